@@ -1,0 +1,26 @@
+/*
+ * cli — the `tds` command: API client verbs against a node, offline tools (crypto, …) and node set-up.
+ * Each command family lives in its own cmd_<family>.c and exposes one entry point here. Every entry
+ * point returns the process exit code: 0 success, 1 a failure the printed message explains, 2 bad usage.
+ * With --json every command prints exactly one JSON object on stdout.
+ */
+#ifndef TDS_CLI_H
+#define TDS_CLI_H
+
+/* `tds crypto (keygen|sign|verify|hash|encrypt|decrypt|hmac|hkdf) --suite gm|intl …`
+ * argv[0] is "crypto". */
+int tds_cli_crypto(int argc, char **argv);
+
+/* `tds node init …`; argv[0] is "node". */
+int tds_cli_node(int argc, char **argv);
+
+/* `tds version [--json]`. */
+int tds_cli_version(int argc, char **argv);
+
+/* API client verbs: `tds --node URL --token T <noun> <verb> …`. argv starts at <noun>. */
+int tds_cli_api(const char *node_url, const char *token, int argc, char **argv);
+
+/* Prints a usage error to stderr and returns 2. */
+int tds_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
