@@ -62,7 +62,11 @@ int tds_error_wrap(const char *fmt, ...)
 	vsnprintf(prefix, sizeof prefix, fmt, ap);
 	va_end(ap);
 	memcpy(old, err_msg, sizeof old);
-	snprintf(err_msg, sizeof err_msg, "%s%s", prefix, old);
+	size_t plen = strnlen(prefix, sizeof prefix - 1);
+	memcpy(err_msg, prefix, plen);
+	size_t olen = strnlen(old, sizeof err_msg - 1 - plen);
+	memcpy(err_msg + plen, old, olen);
+	err_msg[plen + olen] = 0;
 	return err_code;
 }
 

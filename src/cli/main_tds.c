@@ -1,0 +1,72 @@
+/*
+ * main_tds.c — entry point of the `tds` command: global flags, then dispatch to a command family.
+ */
+#include "base/base.h"
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f, "tds — 可信数据空间 TDS command line\n\n"
+		   "usage:\n"
+		   "  tds version [--json]\n"
+		   "  tds node init --role operator|connector --dir DIR [--suite gm|intl] [--name N]\n"
+		   "                [--operator URL] [--api-port P] [--data-port Q]\n"
+		   "  tds crypto (keygen|sign|verify|hash|encrypt|decrypt) --suite gm|intl …\n"
+		   "  tds [--node URL] [--token TOKEN] <noun> <verb> … [--json]\n"
+		   "      nouns: health, login, whoami, account, apikey, routes\n"
+		   "      TDS_NODE and TDS_TOKEN in the environment stand in for --node and --token.\n");
+}
+
+int tds_cli_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "tds: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n(run `tds help` for usage)\n");
+	va_end(ap);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	const char *node = getenv("TDS_NODE"), *token = getenv("TDS_TOKEN");
+	int i = 1;
+	tds_log_set_level(TDS_LOG_WARN);
+	while (i < argc && strncmp(argv[i], "--", 2) == 0) {
+		if (strcmp(argv[i], "--node") == 0 && i + 1 < argc) {
+			node = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc) {
+			token = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			return tds_cli_usage("unknown global option %s", argv[i]);
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[i];
+	int sub_argc = argc - i;
+	char **sub_argv = argv + i;
+	if (strcmp(cmd, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "version") == 0)
+		return tds_cli_version(sub_argc, sub_argv);
+	if (strcmp(cmd, "crypto") == 0)
+		return tds_cli_crypto(sub_argc, sub_argv);
+	if (strcmp(cmd, "node") == 0)
+		return tds_cli_node(sub_argc, sub_argv);
+	return tds_cli_api(node, token, sub_argc, sub_argv);
+}
