@@ -17,7 +17,7 @@ static void usage(FILE *f)
 		   "                [--operator URL] [--api-port P] [--data-port Q]\n"
 		   "  tds crypto (keygen|sign|verify|hash|encrypt|decrypt) --suite gm|intl …\n"
 		   "  tds [--node URL] [--token TOKEN] <noun> <verb> … [--json]\n"
-		   "      nouns: health, login, whoami, account, apikey, routes\n"
+		   "      verbs: health | login --username U [--password P] | logout | whoami | node info | routes\n             account (create --username U --password P [--role R]… | list | show ID | disable ID | enable ID)\n             apikey (create --name N [--role R]… [--expires-in-s S] | list | revoke ID)\n"
 		   "      TDS_NODE and TDS_TOKEN in the environment stand in for --node and --token.\n");
 }
 
@@ -66,7 +66,7 @@ int main(int argc, char **argv)
 		return tds_cli_version(sub_argc, sub_argv);
 	if (strcmp(cmd, "crypto") == 0)
 		return tds_cli_crypto(sub_argc, sub_argv);
-	if (strcmp(cmd, "node") == 0)
+	if (strcmp(cmd, "node") == 0 && sub_argc > 1 && strcmp(sub_argv[1], "init") == 0)
 		return tds_cli_node(sub_argc, sub_argv);
 	return tds_cli_api(node, token, sub_argc, sub_argv);
 }
