@@ -80,6 +80,10 @@ static int validate(const tds_conf_key *k, const char *value)
 {
 	if (!tds_utf8_valid(value, strlen(value)))
 		return tds_error_set(TDS_EINVAL, "invalid_config", "%s: value is not valid UTF-8", k->key);
+	for (const char *p = value; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) /* also refuses INI multi-line values */
+			return tds_error_set(TDS_EINVAL, "invalid_config", "%s: value contains a control character",
+					     k->key);
 	if (k->type == TDS_CONF_INT) {
 		int64_t x;
 		if (parse_int(value, &x))
