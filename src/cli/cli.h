@@ -20,6 +20,12 @@ int tds_cli_version(int argc, char **argv);
 /* API client verbs: `tds --node URL --token T <noun> <verb> …`. argv starts at <noun>. */
 int tds_cli_api(const char *node_url, const char *token, int argc, char **argv);
 
+/* `tds ledger verify (--dir DIR | --node URL) [--json]`; argv[0] is "ledger". */
+int tds_cli_ledger(int argc, char **argv);
+
+/* `tds bench NAME [--json] …`; argv[0] is "bench". */
+int tds_cli_bench(int argc, char **argv);
+
 /* Prints a usage error to stderr and returns 2. */
 int tds_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
