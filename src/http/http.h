@@ -93,15 +93,28 @@ const char *tds_req_header(const tds_req *req, const char *name);
  * name "unsupported_media_type" when Content-Type is set and not application/json. The returned
  * object is released with the request. */
 int tds_req_json(tds_req *req, const tds_json_field *fields, size_t n, bool allow_unknown, json_t **out);
-/* Reads `limit` (1..max, default def) and `cursor` (opaque string ≤ 128 bytes) query arguments. */
+/* Reads `limit` (1..max, default def) and `cursor` (opaque string ≤ 128 bytes) query arguments.
+ * limit must be plain decimal digits ("10abc", "+5", " 5" are refused: TDS_EINVAL "invalid_limit");
+ * the cursor must be printable ASCII without spaces ("invalid_cursor"); an empty cursor is none. */
 int tds_req_page(const tds_req *req, int def, int max, int *limit, const char **cursor);
+
+/* The decoding half of tds_req_json, without a request (for fuzzing and for callers holding a body
+ * from elsewhere): checks the content type (NULL or "" means absent), parses, requires an object,
+ * applies tds_json_check. On success *out is a new reference the caller releases. */
+int tds_http_decode_json_body(const char *content_type, const char *body, size_t len,
+			      const tds_json_field *fields, size_t n, bool allow_unknown, json_t **out);
 
 /* Sets a JSON body (steals `body`) with the given status. */
 int tds_resp_json(tds_resp *resp, int status, json_t *body);
 /* Sets a body of any type (copied). */
 int tds_resp_data(tds_resp *resp, int status, const char *content_type, const void *data, size_t len);
-/* Sets the DESIGN §5 error body from the thread's last error (status from the code). Returns 0. */
+/* Sets the DESIGN §5 error body from the thread's last error (status from the code, except the
+ * names "unsupported_media_type" → 415, "method_not_allowed" → 405, "uri_too_long" → 414 and
+ * "service_unavailable" → 503, which keep their TDS_EINVAL/TDS_EIO code). Returns 0. */
 int tds_resp_error(tds_resp *resp);
+/* Adds a response header (copied; at most 16). TDS_EINTERNAL for a name that is not an HTTP token or a
+ * value with control characters. Content-Type, X-Request-Id, Cache-Control: no-store and
+ * X-Content-Type-Options: nosniff are always sent. */
 int tds_resp_header(tds_resp *resp, const char *name, const char *value);
 
 /* A handler returns 0 after setting the response, or a negative TDS_E… code with the thread's last
@@ -152,6 +165,8 @@ typedef struct tds_server_opts {
 	tds_authenticator auth;
 	void *auth_ctx;
 	bool access_log;          /* default on in tdsd */
+	unsigned max_connections; /* concurrent connections, default 1024 */
+	unsigned drain_timeout_s; /* tds_server_stop waits this long for in-flight requests, default 10 */
 } tds_server_opts;
 
 typedef struct tds_server tds_server;
@@ -176,6 +191,10 @@ typedef struct tds_http_response {
 	long status;
 	tds_buf body;
 	char content_type[128];
+	/* Header lines of the final response ("Name: value\r\n"…), truncated beyond 4 KiB; read them
+	 * with tds_http_response_header. Inline, so freeing the body is all the cleanup there is. */
+	char headers[4096];
+	size_t headers_len;
 } tds_http_response;
 
 typedef struct tds_http_client tds_http_client;
@@ -189,6 +208,11 @@ void tds_http_client_set_token(tds_http_client *c, const char *bearer); /* copie
 int tds_http_client_do(tds_http_client *c, const char *method, const char *path,
 		       const char *const *headers, const void *body, size_t body_len,
 		       tds_http_response *resp);
+/* Frees resp->body and clears the response. */
+void tds_http_response_free(tds_http_response *resp);
+/* Copies the value of the first response header `name` (case-insensitive) into out (truncated to
+ * cap - 1 bytes). Returns true when the header was present. */
+bool tds_http_response_header(const tds_http_response *resp, const char *name, char *out, size_t cap);
 /* Same, with a JSON body (may be NULL) and a parsed JSON response (*out, new reference, NULL when
  * the response is not JSON). */
 int tds_http_client_json(tds_http_client *c, const char *method, const char *path, const json_t *body,
