@@ -11,6 +11,27 @@
  *
  * Error bodies always have the DESIGN §5 shape:
  *   {"error":{"code":"snake_case","message":"…","details":{…}},"request_id":"…"}
+ * ("details" only when the error has some).
+ *
+ * A module's routes.c, in short:
+ *
+ *   static const tds_json_field NEW_THING[] = {{"name", TDS_JSON_STRING, true, 128}};
+ *   static int thing_create(tds_req *req, tds_resp *resp)
+ *   {
+ *           json_t *in;
+ *           int rc = tds_req_json(req, NEW_THING, TDS_ARRAY_LEN(NEW_THING), false, &in);
+ *           if (rc < 0)
+ *                   return rc;                        // 400/413/415 with the error body
+ *           char id[TDS_ID_MAX];
+ *           if ((rc = thing_new(req->route_ctx, tds_json_str(in, "name", ""), id)) < 0)
+ *                   return rc;                        // the module's error, mapped to a status
+ *           return tds_resp_json(resp, 201, json_pack("{s:s}", "id", id));
+ *   }
+ *   int thing_routes(tds_router *r, thing_store *st)
+ *   {
+ *           return tds_router_add(r, "POST", "/api/v1/things", TDS_ROLE_PROVIDER, thing_create, st,
+ *                                 "Register a thing");
+ *   }
  */
 #ifndef TDS_HTTP_H
 #define TDS_HTTP_H
@@ -171,11 +192,20 @@ typedef struct tds_server_opts {
 
 typedef struct tds_server tds_server;
 
-/* Starts listening; /healthz and /metrics are added to the router automatically (public).
- * The router must outlive the server. */
+/* Starts listening; /healthz and /metrics are added to the router automatically (public) unless
+ * it already has them. The router must outlive the server and must not change while a server runs
+ * on it: register every route first, and start servers that share a router one after the other.
+ * TDS_EINVAL for a bind address that is not a numeric IPv4/IPv6 address ("localhost" is taken as
+ * 127.0.0.1), TDS_EIO "listen_failed" when the port cannot be bound.
+ *
+ * Request phases: headers → route, path parameters, Content-Length (404, 405, 400, 414, 413 answered
+ * before any body is read) → body (413 once max_body is passed) → authenticator and roles (401, 403)
+ * → handler. Every response carries X-Request-Id, Cache-Control: no-store and
+ * X-Content-Type-Options: nosniff; HEAD is served by GET routes. */
 int tds_server_start(tds_router *router, const tds_server_opts *opts, tds_server **out);
 uint16_t tds_server_port(const tds_server *s);
-/* Stops accepting, waits for in-flight requests, frees the server. NULL is fine. */
+/* Stops accepting (MHD_quiesce_daemon), waits up to drain_timeout_s for requests already received,
+ * then stops the daemon and frees the server. NULL is fine. */
 void tds_server_stop(tds_server *s);
 /* Prometheus text for this server's counters (appended to out). */
 int tds_server_metrics(const tds_server *s, tds_buf *out);
