@@ -163,10 +163,44 @@ static void describe(EVP_PKEY *pkey, char *buf, size_t cap)
 	ERR_clear_error();
 }
 
+/* An SM2 private key as decoded carries the public point its file claims, which OpenSSL does not
+ * check against the private scalar: a mismatched file would sign with d and publish another key.
+ * Rebuild the key from d (range check, P = d*G) and refuse the file when its point differs.
+ * (Ed25519 needs no such check: OpenSSL derives its public key from the seed.) Takes pkey. */
+static int adopt_sm2_private(EVP_PKEY *pkey, tds_key **out)
+{
+	BIGNUM *d = NULL;
+	EVP_PKEY *rebuilt = NULL;
+	uint8_t claimed[SM2_PUB_LEN], derived[SM2_PUB_LEN];
+	int rc = 0;
+	if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_PRIV_KEY, &d)) {
+		rc = tds_crypto_ossl_fail("reading the SM2 private key");
+		goto done;
+	}
+	if ((rc = sm2_from_scalar(d, &rebuilt)) || (rc = sm2_pub_raw(pkey, claimed)) ||
+	    (rc = sm2_pub_raw(rebuilt, derived)))
+		goto done;
+	if (memcmp(claimed, derived, sizeof claimed) != 0) {
+		rc = tds_error_set(TDS_EINVAL, "invalid_key",
+				   "SM2 private key file is inconsistent: its public key is not d*G for its private key");
+		goto done;
+	}
+	rc = wrap(rebuilt, TDS_SUITE_GM, true, out);
+	rebuilt = NULL;
+done:
+	ERR_clear_error();
+	BN_clear_free(d);
+	EVP_PKEY_free(rebuilt);
+	EVP_PKEY_free(pkey);
+	return rc;
+}
+
 /* Classifies a freshly decoded key and wraps it; takes ownership of pkey. OpenSSL 3 decodes every
  * key on the SM2 curve (PKCS#8, SEC1 "EC PRIVATE KEY" or "SM2 PRIVATE KEY", SPKI) as type "SM2". */
 static int adopt(EVP_PKEY *pkey, bool priv, tds_key **out)
 {
+	if (EVP_PKEY_is_a(pkey, "SM2") && priv)
+		return adopt_sm2_private(pkey, out);
 	if (EVP_PKEY_is_a(pkey, "SM2"))
 		return wrap(pkey, TDS_SUITE_GM, priv, out);
 	if (EVP_PKEY_is_a(pkey, "ED25519"))

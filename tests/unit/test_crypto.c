@@ -719,6 +719,15 @@ static void test_pem_refusals(void **state)
 	}
 	const char enc[] = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
 	assert_error(tds_key_from_pem(enc, strlen(enc), &k), TDS_EINVAL, "encrypted_key");
+	/* an SM2 PKCS#8 file whose public point is not d*G (found by fuzz_pem_key: one base64 digit
+	 * of the private scalar changed) would sign with one key and publish another */
+	const char mismatched[] = "-----BEGIN PRIVATE KEY-----\n"
+				  "MIGHAgEAMBMGByqGSM49AgEGCCqBHM9VAYItBG0wawIBAQQgJrwxwYEIZVges8t\n"
+				  "CTZGIIDFRUOuSoYP3MIbas0XWGnChRANCAAQp0dQ+cpiBGVcbxOFT+8nisElnehJ0\n"
+				  "4bqpUwbAgBfpBE1/p2M1kfZ7rdG4kvSTAs7rMEXrt6nT33jALnnQePAa\n"
+				  "-----END PRIVATE KEY-----\n";
+	assert_error(tds_key_from_pem(mismatched, strlen(mismatched), &k), TDS_EINVAL, "invalid_key");
+	assert_non_null(strstr(tds_error_message(), "inconsistent"));
 	/* a public key where a private one is labelled is not accepted either */
 	char swapped[512];
 	snprintf(swapped, sizeof swapped, "-----BEGIN PRIVATE KEY-----\n%s", OSSL_SM2_PUB + 27);
