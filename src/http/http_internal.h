@@ -140,6 +140,7 @@ typedef struct http_ctx {
 	http_json_ref *jsons;
 	int status;          /* status queued, 0 until then */
 	size_t bytes;        /* response body bytes */
+	size_t dropped;      /* body bytes read and dropped after a 413 */
 	bool started, too_big, queued;
 	char request_id[TDS_ID_MAX > 65 ? TDS_ID_MAX : 65];
 } http_ctx;
@@ -161,7 +162,6 @@ void http_metrics_free(http_metrics *m);
 void http_metrics_record(http_metrics *m, const http_route *route, const char *method, int status,
 			 int64_t duration_us);
 void http_metrics_in_flight(http_metrics *m, int delta);
-int64_t http_metrics_in_flight_now(const http_metrics *m);
 int http_metrics_render(const http_metrics *m, const tds_router *r, const char *server, tds_buf *out);
 
 #endif

@@ -113,11 +113,6 @@ void http_metrics_in_flight(http_metrics *m, int delta)
 	atomic_fetch_add_explicit(&m->in_flight, delta, memory_order_relaxed);
 }
 
-int64_t http_metrics_in_flight_now(const http_metrics *m)
-{
-	return atomic_load_explicit(&((http_metrics *)m)->in_flight, memory_order_relaxed);
-}
-
 /* Label values escape '\\', '"' and newline (exposition format 0.0.4). */
 static void put_label(tds_buf *out, const char *s)
 {
@@ -210,7 +205,7 @@ int http_metrics_render(const http_metrics *m, const tds_router *r, const char *
 		}
 
 	tds_buf_puts(out, "# HELP tds_http_request_duration_seconds Time from request line to response "
-			  "sent.\n# TYPE tds_http_request_duration_seconds histogram\n");
+			  "queued.\n# TYPE tds_http_request_duration_seconds histogram\n");
 	uint64_t cum = 0;
 	for (int b = 0; b <= NBUCKETS; b++) {
 		cum += atomic_load_explicit(&m->buckets[b], memory_order_relaxed);

@@ -52,7 +52,7 @@ int tds_roles_from_json(const json_t *arr, tds_roles *out)
 	size_t i;
 	json_t *v;
 	json_array_foreach(arr, i, v) {
-		tds_roles bit;
+		tds_roles bit = 0;
 		if (!json_is_string(v))
 			return tds_error_set(TDS_EINVAL, "invalid_role", "roles[%zu] must be a string", i);
 		if (tds_role_parse(json_string_value(v), &bit) < 0)

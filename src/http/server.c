@@ -7,7 +7,8 @@
  *                   404 / 405 / 400 / 413 / 414 answered here, before any body is read
  *   body chunks   → appended to one buffer, 413 as soon as max_body would be passed
  *   body complete → authentication and roles (401 / 403), handler, response queued
- *   completed     → metrics, access log, arena and body freed, in-flight gauge down
+ *   answer queued → request counted (status, latency), in-flight gauge down
+ *   completed     → access log, arena and body freed
  *
  * One connection is served by one pool thread from first byte to completion, so a request's
  * context needs no locks; the only shared state is the read-only router, the atomic counters and
@@ -21,6 +22,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,7 @@ struct tds_server {
 	tds_authenticator auth;
 	void *auth_ctx;
 	uint16_t port;
+	atomic_int active; /* requests between request line and completion (drain waits on it) */
 	pthread_mutex_t health_lock;
 	tds_health_check health;
 	void *health_ctx;
@@ -118,6 +121,10 @@ static enum MHD_Result queue(http_ctx *c)
 		c->queued = true;
 		c->status = status;
 		c->bytes = len;
+		/* counted when answered, not when sent: a client that has its answer sees it counted */
+		http_metrics_record(c->server->metrics, c->route, c->req.method, status,
+				    tds_monotonic_us() - c->start_us);
+		http_metrics_in_flight(c->server->metrics, -1);
 	}
 	return ret;
 }
@@ -151,6 +158,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	c->raw_uri = tds_arena_strdup(a, uri ? uri : "");
 	tds_buf_init(&c->body);
 	http_metrics_in_flight(s->metrics, +1);
+	atomic_fetch_add(&s->active, 1);
 	return c;
 }
 
@@ -330,8 +338,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		if (c->queued || c->too_big)
-			return MHD_YES; /* answered already: discard */
+		if (c->queued || c->too_big) {
+			/* answered (or about to be): drop the rest, but do not read a flood forever */
+			c->dropped += n;
+			return c->dropped > 4 * s->max_body + 4 * 1024 * 1024 ? MHD_NO : MHD_YES;
+		}
 		if (n > s->max_body - c->body.len) {
 			c->too_big = true;
 			tds_buf_free(&c->body);
@@ -389,8 +400,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		return;
 	*req_cls = NULL;
 	int64_t us = tds_monotonic_us() - c->start_us;
-	if (c->status)
-		http_metrics_record(s->metrics, c->route, c->req.method, c->status, us);
+	if (!c->queued)
+		http_metrics_in_flight(s->metrics, -1);
 	if (s->access_log && c->started) {
 		tds_log_set_request_id(c->request_id);
 		json_t *f = json_object();
@@ -414,8 +425,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		json_decref(j->v);
 	tds_buf_free(&c->body);
 	free(c->resp.body);
-	http_metrics_in_flight(s->metrics, -1);
 	tds_arena_free(c->req.arena);
+	atomic_fetch_sub(&s->active, 1);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -473,7 +484,7 @@ int tds_server_start(tds_router *router, const tds_server_opts *opts, tds_server
 		return tds_error_set(TDS_EINVAL, "invalid_server", "a server needs a router");
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	bool v6;
+	bool v6 = false;
 	int rc = parse_bind(opts->bind, opts->port, &ss, &sslen, &v6);
 	if (rc < 0)
 		return rc;
@@ -542,7 +553,7 @@ void tds_server_stop(tds_server *s)
 	MHD_socket fd = MHD_quiesce_daemon(s->daemon);
 	/* drain: requests already read keep running; wait for them, bounded */
 	int64_t deadline = tds_monotonic_us() + (int64_t)s->drain_timeout_s * 1000000;
-	while (http_metrics_in_flight_now(s->metrics) > 0 && tds_monotonic_us() < deadline) {
+	while (atomic_load(&s->active) > 0 && tds_monotonic_us() < deadline) {
 		struct timespec ts = {0, 5 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
