@@ -113,8 +113,19 @@ static void resp_clear_body(tds_resp *resp)
 	resp->body_len = 0;
 }
 
+static int status_ok(int status)
+{
+	if (status < 100 || status > 599)
+		return tds_error_set(TDS_EINTERNAL, "internal_error", "handler set HTTP status %d", status);
+	return 0;
+}
+
 int tds_resp_json(tds_resp *resp, int status, json_t *body)
 {
+	if (status_ok(status) < 0) {
+		json_decref(body);
+		return TDS_EINTERNAL;
+	}
 	if (!body)
 		return tds_error_set(TDS_EINTERNAL, "internal_error", "response body could not be built");
 	char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -131,6 +142,8 @@ int tds_resp_json(tds_resp *resp, int status, json_t *body)
 
 int tds_resp_data(tds_resp *resp, int status, const char *content_type, const void *data, size_t len)
 {
+	if (status_ok(status) < 0)
+		return TDS_EINTERNAL;
 	char *copy = malloc(len ? len : 1);
 	if (!copy)
 		return tds_error_set(TDS_ENOMEM, NULL, "out of memory copying a %zu-byte response", len);

@@ -606,6 +606,13 @@ static void test_request_id(void **state)
 		assert_string_equal(json_string_value(json_object_get(r.json, "request_id")), v);
 		done(&r);
 	}
+	/* the client forwards the calling thread's request id (a handler calling another node) */
+	tds_log_set_request_id("fwd-42");
+	r = call("GET", "/api/v1/things/x", NULL, NULL, NULL, NULL);
+	tds_log_set_request_id(NULL);
+	assert_true(tds_http_response_header(&r.r, "X-Request-Id", v, sizeof v));
+	assert_string_equal(v, "fwd-42");
+	done(&r);
 	/* 64 characters are still fine */
 	r = call("GET", "/api/v1/things/x", NULL, NULL, NULL,
 		 "X-Request-Id: 1234567890123456789012345678901234567890123456789012345678901234");
