@@ -286,10 +286,10 @@ int tds_json_check(const json_t *obj, const tds_json_field *fields, size_t n, bo
 			return tds_error_set(TDS_EINVAL, "invalid_field", "field '%s' must be %s", f->name,
 					     type_phrase(f->type));
 		if (f->max_len && json_is_string(v) && json_string_length(v) > f->max_len)
-			return tds_error_set(TDS_ETOOBIG, "field_too_long", "field '%s' is longer than %zu bytes",
+			return tds_error_set(TDS_EINVAL, "field_too_long", "field '%s' is longer than %zu bytes",
 					     f->name, f->max_len);
 		if (f->max_len && json_is_array(v) && json_array_size(v) > f->max_len)
-			return tds_error_set(TDS_ETOOBIG, "field_too_long", "field '%s' has more than %zu items",
+			return tds_error_set(TDS_EINVAL, "field_too_long", "field '%s' has more than %zu items",
 					     f->name, f->max_len);
 	}
 	if (allow_unknown)

@@ -36,10 +36,11 @@ int tds_cli_node(int argc, char **argv)
 		return tds_cli_usage("node: expected `tds node init --role operator|connector --dir DIR …`");
 	tds_node_init_opts o = {0};
 	bool json = false;
-	for (int i = 2; i < argc; i++) {
+	for (int i = 2; i < argc;) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--json") == 0) {
 			json = true;
+			i++;
 			continue;
 		}
 		if (!v)
@@ -66,7 +67,7 @@ int tds_cli_node(int argc, char **argv)
 				return tds_cli_usage("node init: --data-port must be 0-65535");
 		} else
 			return tds_cli_usage("node init: unknown option %s", a);
-		i++;
+		i += 2;
 	}
 	if (!o.role || !o.dir)
 		return tds_cli_usage("node init: --role and --dir are required");

@@ -388,7 +388,7 @@ int tds_node_main(int argc, char **argv)
 	const char *dir = getenv("TDS_DIR");
 	const char *sets[64];
 	size_t nsets = 0;
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { /* every option takes one value */
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -415,7 +415,6 @@ int tds_node_main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		i++;
 	}
 	if (!dir) {
 		usage(stderr);
