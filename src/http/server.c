@@ -17,6 +17,8 @@
  */
 #include "http/http_internal.h"
 
+#include "crypto/crypto.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -45,6 +47,8 @@ struct tds_server {
 	pthread_mutex_t health_lock;
 	tds_health_check health;
 	void *health_ctx;
+	const tds_idempotency *idem;
+	pthread_mutex_t idem_lock; /* serialises requests that carry an Idempotency-Key */
 };
 
 /* ---- built-in routes ---- */
@@ -258,6 +262,9 @@ static bool begin(http_ctx *c, const char *method)
 	return false;
 }
 
+static void run_idempotent(http_ctx *c, const char *key);
+static void run_handler(http_ctx *c);
+
 static bool has_principal(const tds_principal *p) { return p->roles != 0 || p->account_id != NULL; }
 
 /* The whole request is in: authenticate, check roles, run the handler. */
@@ -304,6 +311,79 @@ static void handle(http_ctx *c)
 			return;
 		}
 	}
+	/* only authenticated callers: a public route has no principal to scope the key to */
+	const char *ikey = s->idem && req->principal && strcmp(req->method, "POST") == 0
+				   ? tds_req_header(req, "Idempotency-Key")
+				   : NULL;
+	if (ikey)
+		run_idempotent(c, ikey);
+	else
+		run_handler(c);
+}
+
+static bool idem_key_ok(const char *k)
+{
+	size_t n = strlen(k);
+	if (n < 1 || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (k[i] < 0x21 || k[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* Runs the handler once per (principal, route, key); replays the kept answer on a retry. */
+static void run_idempotent(http_ctx *c, const char *key)
+{
+	tds_server *s = c->server;
+	tds_req *req = &c->req;
+	if (!idem_key_ok(key)) {
+		tds_error_set(TDS_EINVAL, "invalid_idempotency_key", "Idempotency-Key must be 1-128 visible ASCII characters");
+		fail(c);
+		return;
+	}
+	const tds_principal *p = req->principal;
+	char scope[512], fp[65], stored_fp[65] = "", ctype[128] = "";
+	snprintf(scope, sizeof scope, "%s %s %s", p && p->account_id ? p->account_id : p && p->session_id ? p->session_id : "-",
+		 c->route->info.method, c->route->info.pattern);
+	uint8_t h[TDS_HASH_LEN];
+	tds_buf hex = TDS_BUF_INIT, kept = TDS_BUF_INIT;
+	if (tds_hash(TDS_SUITE_INTL, req->body ? req->body : "", req->body_len, h) < 0 ||
+	    tds_hex_encode(h, sizeof h, &hex) < 0) {
+		fail(c);
+		tds_buf_free(&hex);
+		return;
+	}
+	memcpy(fp, hex.data, 65);
+	tds_buf_free(&hex);
+	pthread_mutex_lock(&s->idem_lock);
+	int status = 0;
+	int rc = s->idem->lookup(s->idem->ctx, scope, key, stored_fp, &status, ctype, &kept);
+	if (rc == 0 && strcmp(stored_fp, fp) != 0) {
+		tds_error_set(TDS_EUNPROC, "idempotency_key_reused",
+			      "this Idempotency-Key was used with a different request body; use a new key");
+		fail(c);
+	} else if (rc == 0) {
+		tds_resp_data(&c->resp, status, ctype, kept.data ? kept.data : "", kept.len);
+		tds_resp_header(&c->resp, "Idempotent-Replayed", "true");
+	} else if (rc == TDS_ENOTFOUND) {
+		run_handler(c);
+		const tds_resp *r = &c->resp;
+		if (r->status >= 200 && r->status < 300 &&
+		    s->idem->save(s->idem->ctx, scope, key, fp, r->status, r->content_type ? r->content_type : "application/json",
+				  r->body ? r->body : "", r->body_len) < 0)
+			tds_log(TDS_LOG_WARN, "idempotency_save_failed", "answer not kept for retries: %s", tds_error_message());
+	} else {
+		fail(c);
+	}
+	pthread_mutex_unlock(&s->idem_lock);
+	tds_buf_free(&kept);
+}
+
+static void run_handler(http_ctx *c)
+{
+	const http_route *rt = c->route;
+	tds_req *req = &c->req;
 	tds_error_clear();
 	int rc = rt->handler(req, &c->resp);
 	if (rc < 0) {
@@ -505,12 +585,15 @@ int tds_server_start(tds_router *router, const tds_server_opts *opts, tds_server
 	s->max_body = opts->max_body ? opts->max_body : 1024 * 1024;
 	s->access_log = opts->access_log;
 	s->drain_timeout_s = opts->drain_timeout_s ? opts->drain_timeout_s : 10;
+	s->idem = opts->idempotency;
+	pthread_mutex_init(&s->idem_lock, NULL);
 	s->auth = opts->auth;
 	s->auth_ctx = opts->auth_ctx;
 	pthread_mutex_init(&s->health_lock, NULL);
 	s->metrics = http_metrics_new(tds_router_count(router));
 	if (!s->metrics) {
 		pthread_mutex_destroy(&s->health_lock);
+		pthread_mutex_destroy(&s->idem_lock);
 		free(s);
 		return tds_error_set(TDS_ENOMEM, NULL, "out of memory starting a server");
 	}
@@ -533,6 +616,7 @@ int tds_server_start(tds_router *router, const tds_server_opts *opts, tds_server
 		int e = errno;
 		http_metrics_free(s->metrics);
 		pthread_mutex_destroy(&s->health_lock);
+		pthread_mutex_destroy(&s->idem_lock);
 		free(s);
 		return tds_error_set(TDS_EIO, "listen_failed", "cannot listen on %s port %u: %s",
 				     opts->bind ? opts->bind : "127.0.0.1", (unsigned)opts->port,
@@ -562,6 +646,7 @@ void tds_server_stop(tds_server *s)
 		close(fd);
 	http_metrics_free(s->metrics);
 	pthread_mutex_destroy(&s->health_lock);
+	pthread_mutex_destroy(&s->idem_lock);
 	free(s);
 }
 

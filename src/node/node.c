@@ -216,7 +216,96 @@ typedef struct node {
 	tds_server *api, *data;
 	char key_id[TDS_KEY_ID_LEN + 1];
 	int64_t started_ms;
+	uint8_t idem_key[TDS_MASTER_KEY_LEN]; /* seals kept answers: they may hold secrets shown once */
+	tds_idempotency idem;
 } node;
+
+/* ---- Idempotency-Key store (see tds_idempotency in http.h) ----
+ * Kept answers live 24 hours in the node's database, sealed (an API key or token in a kept answer
+ * must not sit in clear in the database). */
+
+#define IDEM_TTL_MS (24LL * 3600 * 1000)
+
+static const tds_migration NODE_MIGRATIONS[] = {
+    {1, "CREATE TABLE idempotency_keys ("
+	"  scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, status INTEGER NOT NULL,"
+	"  content_type TEXT NOT NULL, body BLOB NOT NULL, created_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (scope, key)) STRICT;"
+	"CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);"},
+};
+
+static int idem_lookup(void *ctx, const char *scope, const char *key, char fp[65], int *status, char ctype[128],
+		       tds_buf *body)
+{
+	node *n = ctx;
+	sqlite3 *db = tds_store_conn(n->store);
+	sqlite3_stmt *st;
+	int rc;
+	if (!db)
+		return tds_error_code();
+	if ((rc = tds_store_prepare(db, "SELECT fingerprint, status, content_type, body FROM idempotency_keys"
+				       " WHERE scope=? AND key=? AND created_at > ?", &st)))
+		return rc;
+	sqlite3_bind_text(st, 1, scope, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, tds_now_ms() - IDEM_TTL_MS);
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		snprintf(fp, 65, "%s", (const char *)sqlite3_column_text(st, 0));
+		*status = sqlite3_column_int(st, 1);
+		snprintf(ctype, 128, "%s", (const char *)sqlite3_column_text(st, 2));
+		rc = tds_unseal(n->idem_key, scope, sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3), body);
+	} else {
+		rc = r == SQLITE_DONE ? TDS_ENOTFOUND : tds_store_error(db, "reading idempotency key");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+typedef struct idem_save_ctx {
+	const char *scope, *key, *fp, *ctype;
+	int status;
+	tds_buf sealed;
+} idem_save_ctx;
+
+static int idem_save_tx(sqlite3 *db, void *p)
+{
+	idem_save_ctx *c = p;
+	sqlite3_stmt *st;
+	int64_t now = tds_now_ms();
+	int rc = tds_store_prepare(db, "DELETE FROM idempotency_keys WHERE created_at <= ?", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, now - IDEM_TTL_MS);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : tds_store_error(db, "expiring idempotency keys");
+	sqlite3_finalize(st);
+	if (rc || (rc = tds_store_prepare(db, "INSERT OR REPLACE INTO idempotency_keys"
+					      "(scope,key,fingerprint,status,content_type,body,created_at) VALUES(?,?,?,?,?,?,?)",
+					      &st)))
+		return rc;
+	sqlite3_bind_text(st, 1, c->scope, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, c->fp, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, c->status);
+	sqlite3_bind_text(st, 5, c->ctype, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, c->sealed.data, (int)c->sealed.len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, now);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : tds_store_error(db, "keeping idempotent answer");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int idem_save(void *ctx, const char *scope, const char *key, const char *fp, int status, const char *ctype,
+		     const void *body, size_t len)
+{
+	node *n = ctx;
+	idem_save_ctx c = {scope, key, fp, ctype, status, TDS_BUF_INIT};
+	int rc = tds_seal(n->suite, n->idem_key, scope, body, len, &c.sealed);
+	if (!rc)
+		rc = tds_store_tx(n->store, idem_save_tx, &c);
+	tds_buf_free(&c.sealed);
+	return rc;
+}
 
 static int node_info(tds_req *req, tds_resp *resp)
 {
@@ -317,13 +406,18 @@ static int node_start(node *n, const char *dir)
 	rc = tds_path_join(p, sizeof p, dir, "node.key");
 	if (!rc)
 		rc = tds_key_load_sealed(p, master, &n->key);
+	if (!rc)
+		rc = tds_hkdf(n->suite, NULL, 0, master, sizeof master, "tds-idempotency", 15, n->idem_key,
+			      sizeof n->idem_key);
 	memset(master, 0, sizeof master);
 	if (rc || (rc = tds_key_check_suite(n->key, n->suite)) || (rc = tds_key_id(n->key, n->key_id)))
 		return rc;
 	tds_identity_opts iopts = {.session_ttl_ms = tds_config_int(n->cfg, "identity.session_ttl_s") * 1000};
 	if ((rc = tds_path_join(p, sizeof p, dir, "tds.db")) || (rc = tds_store_open(p, &n->store)) ||
+	    (rc = tds_store_migrate(n->store, "node", NODE_MIGRATIONS, TDS_ARRAY_LEN(NODE_MIGRATIONS))) ||
 	    (rc = tds_identity_open(n->store, &iopts, &n->identity)))
 		return rc;
+	n->idem = (tds_idempotency){idem_lookup, idem_save, n};
 	n->api_router = tds_router_new();
 	n->data_router = tds_router_new();
 	if (!n->api_router || !n->data_router)
@@ -339,6 +433,7 @@ static int node_start(node *n, const char *dir)
 	    .auth = tds_identity_http_auth,
 	    .auth_ctx = n->identity,
 	    .access_log = tds_config_bool(n->cfg, "http.access_log"),
+	    .idempotency = &n->idem,
 	};
 	tds_server_opts data = api;
 	data.name = "data";
@@ -366,6 +461,7 @@ static void node_stop(node *n)
 	tds_store_close(n->store);
 	tds_key_free(n->key);
 	tds_config_free(n->cfg);
+	memset(n->idem_key, 0, sizeof n->idem_key);
 }
 
 static void usage(FILE *f)

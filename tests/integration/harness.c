@@ -160,29 +160,40 @@ void tn_free(tn_node *n)
 	free(n);
 }
 
-long tn_call(tn_node *n, int api, const char *method, const char *path, const char *token,
-	     const char *content_type, const char *body, size_t body_len, json_t **out)
+long tn_call_h(tn_node *n, int api, const char *method, const char *path, const char *token,
+	       const char *const *headers, const char *body, size_t body_len, json_t **out, bool *replayed)
 {
 	tds_http_client *c = tds_http_client_new(api ? n->api : n->data, 30000);
 	if (token)
 		tds_http_client_set_token(c, token);
+	tds_http_response r = {0};
+	int rc = tds_http_client_do(c, method, path, headers, body, body_len, &r);
+	tds_http_client_free(c);
+	if (rc) {
+		tds_http_response_free(&r);
+		return -1;
+	}
+	if (out)
+		*out = r.body.len ? json_loadb(r.body.data, r.body.len, 0, NULL) : NULL;
+	if (replayed) {
+		char v[16] = "";
+		*replayed = tds_http_response_header(&r, "Idempotent-Replayed", v, sizeof v) && strcmp(v, "true") == 0;
+	}
+	long status = r.status;
+	tds_http_response_free(&r);
+	return status;
+}
+
+long tn_call(tn_node *n, int api, const char *method, const char *path, const char *token,
+	     const char *content_type, const char *body, size_t body_len, json_t **out)
+{
 	char ct[256];
 	const char *headers[2] = {NULL, NULL};
 	if (content_type) {
 		snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
 		headers[0] = ct;
 	}
-	tds_http_response r = {0};
-	int rc = tds_http_client_do(c, method, path, headers, body, body_len, &r);
-	tds_http_client_free(c);
-	if (rc) {
-		tds_buf_free(&r.body);
-		return -1;
-	}
-	if (out)
-		*out = r.body.len ? json_loadb(r.body.data, r.body.len, 0, NULL) : NULL;
-	tds_buf_free(&r.body);
-	return r.status;
+	return tn_call_h(n, api, method, path, token, headers, body, body_len, out, NULL);
 }
 
 long tn_json(tn_node *n, const char *method, const char *path, const char *token, const char *body, json_t **out)

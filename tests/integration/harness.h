@@ -34,6 +34,10 @@ void tn_free(tn_node *n);
  * Returns the status; *out gets the parsed JSON (or NULL) when out is non-NULL. */
 long tn_call(tn_node *n, int api, const char *method, const char *path, const char *token,
 	     const char *content_type, const char *body, size_t body_len, json_t **out);
+/* Like tn_call with extra request headers ("Name: value", NULL-terminated) and, when replayed is
+ * non-NULL, whether the answer carried "Idempotent-Replayed: true". */
+long tn_call_h(tn_node *n, int api, const char *method, const char *path, const char *token,
+	       const char *const *headers, const char *body, size_t body_len, json_t **out, bool *replayed);
 /* Shorthand for JSON bodies given as text. */
 long tn_json(tn_node *n, const char *method, const char *path, const char *token, const char *body, json_t **out);
 /* Logs in as the bootstrap admin and returns a malloc'd token. */

@@ -301,6 +301,44 @@ static void test_openapi_matches_routes(void **state)
 	json_decref(doc);
 }
 
+static void test_idempotency_key(void **state)
+{
+	(void)state;
+	const char *h1[] = {"Content-Type: application/json", "Idempotency-Key: create-key-7f3a", NULL};
+	const char *body = "{\"name\":\"nightly\",\"expires_in_s\":600}";
+	json_t *a, *b, *out;
+	bool replayed = true;
+	assert_int_equal(tn_call_h(node, 1, "POST", "/api/v1/api-keys", admin, h1, body, strlen(body), &a, &replayed), 201);
+	assert_false(replayed);
+	assert_int_equal(tn_call_h(node, 1, "POST", "/api/v1/api-keys", admin, h1, body, strlen(body), &b, &replayed), 201);
+	assert_true(replayed);
+	assert_string_equal(tds_json_str(a, "id", "a"), tds_json_str(b, "id", "b"));
+	assert_string_equal(tds_json_str(a, "key", "a"), tds_json_str(b, "key", "b"));
+	json_decref(a);
+	json_decref(b);
+	assert_int_equal(tn_json(node, "GET", "/api/v1/api-keys", admin, NULL, &out), 200);
+	size_t n = 0, i;
+	json_t *k;
+	json_array_foreach(json_object_get(out, "items"), i, k) n += strcmp(tds_json_str(k, "name", ""), "nightly") == 0;
+	assert_int_equal(n, 1); /* the retry created nothing */
+	json_decref(out);
+	const char *other = "{\"name\":\"other\"}";
+	assert_int_equal(tn_call_h(node, 1, "POST", "/api/v1/api-keys", admin, h1, other, strlen(other), &out, NULL), 422);
+	expect_error(out, "idempotency_key_reused");
+	json_decref(out);
+	const char *h2[] = {"Content-Type: application/json", "Idempotency-Key: has space", NULL};
+	assert_int_equal(tn_call_h(node, 1, "POST", "/api/v1/api-keys", admin, h2, body, strlen(body), &out, NULL), 400);
+	expect_error(out, "invalid_idempotency_key");
+	json_decref(out);
+	/* the kept answer holds a secret shown once: it must not sit in clear in the database */
+	char cmd[600], *dump = NULL;
+	snprintf(cmd, sizeof cmd, "sqlite3 %s/tds.db \"SELECT hex(body) FROM idempotency_keys\"", node->dir);
+	assert_int_equal(tn_run(cmd, &dump), 0);
+	assert_true(strlen(dump) > 100);
+	assert_null(strstr(dump, "74647" "35F6B5F")); /* hex of "tds_k_" */
+	free(dump);
+}
+
 static void test_logout_restart(void **state)
 {
 	(void)state;
@@ -337,6 +375,7 @@ int main(void)
 	    cmocka_unit_test(test_login_and_roles),
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_openapi_matches_routes),
+	    cmocka_unit_test(test_idempotency_key),
 	    cmocka_unit_test(test_logout_restart),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
