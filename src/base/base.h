@@ -90,6 +90,8 @@ char *tds_buf_steal(tds_buf *b);
 /* Hex (lower case) and base64 (standard, padded) / base64url (unpadded) codecs. Decoders are total:
  * any input that is not exactly valid gives TDS_EINVAL. */
 int tds_hex_encode(const void *data, size_t len, tds_buf *out);
+/* Value of one hex digit (either case), or -1. */
+int tds_hex_digit(int c);
 int tds_hex_decode(const char *hex, size_t len, tds_buf *out);
 int tds_b64_encode(const void *data, size_t len, tds_buf *out);
 int tds_b64_decode(const char *b64, size_t len, tds_buf *out);

@@ -112,7 +112,7 @@ int tds_hex_encode(const void *data, size_t len, tds_buf *out)
 	return 0;
 }
 
-static int hexval(char c)
+int tds_hex_digit(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -132,7 +132,7 @@ int tds_hex_decode(const char *hex, size_t len, tds_buf *out)
 		return rc;
 	size_t start = out->len;
 	for (size_t i = 0; i < len; i += 2) {
-		int hi = hexval(hex[i]), lo = hexval(hex[i + 1]);
+		int hi = tds_hex_digit((unsigned char)hex[i]), lo = tds_hex_digit((unsigned char)hex[i + 1]);
 		if (hi < 0 || lo < 0) {
 			out->len = start;
 			out->data[start] = 0;

@@ -25,17 +25,6 @@ struct tds_router {
 
 /* ---- decoders ---- */
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 long http_pct_decode(const char *s, size_t n, bool plus, char *out)
 {
 	size_t o = 0;
@@ -44,7 +33,7 @@ long http_pct_decode(const char *s, size_t n, bool plus, char *out)
 		if (c == '%') {
 			if (n - i < 3)
 				return -1;
-			int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
+			int hi = tds_hex_digit((unsigned char)s[i + 1]), lo = tds_hex_digit((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			out[o++] = (char)(hi << 4 | lo);
