@@ -119,8 +119,19 @@ static int fail(const struct opts *o)
 {
 	const char *name = tds_error_name()[0] ? tds_error_name() : "internal_error";
 	fprintf(stderr, "tds crypto %s: %s\n", o->verb ? o->verb->name : "", tds_error_message());
-	if (o->json)
-		emit(json_pack("{s:{s:s,s:s}}", "error", "code", name, "message", tds_error_message()));
+	if (o->json) {
+		/* the message may quote user input that is not UTF-8: keep the JSON valid */
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", tds_error_message());
+		json_t *m = json_string(msg);
+		if (!m) {
+			for (char *c = msg; *c; c++)
+				if ((unsigned char)*c >= 0x80)
+					*c = '?';
+			m = json_string(msg);
+		}
+		emit(json_pack("{s:{s:s,s:o}}", "error", "code", name, "message", m));
+	}
 	return 1;
 }
 
@@ -206,12 +217,9 @@ static int load_data(const struct opts *o, tds_buf *out)
 static int load_key(const struct opts *o, tds_key **key)
 {
 	tds_buf pem = TDS_BUF_INIT;
-	int rc = read_all(o->v[O_KEY], KEY_FILE_MAX, &pem);
-	if (!rc)
-		rc = tds_key_from_pem(pem.data, pem.len, key);
-	if (rc)
-		tds_error_wrap("%s: ", o->v[O_KEY]);
-	else if ((rc = tds_key_check_suite(*key, o->suite)))
+	int rc = read_all(o->v[O_KEY], KEY_FILE_MAX, &pem); /* its errors name the file */
+	if (!rc && ((rc = tds_key_from_pem(pem.data, pem.len, key)) ||
+		    (rc = tds_key_check_suite(*key, o->suite))))
 		tds_error_wrap("%s: ", o->v[O_KEY]);
 	wipe(&pem);
 	if (rc) {

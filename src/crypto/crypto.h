@@ -52,7 +52,8 @@
  *
  * Threads: everything here is thread-safe. A tds_key is immutable after creation, so several threads
  * may sign and verify with the same key at once; a tds_hash_ctx belongs to one thread at a time.
- * Every function calls tds_crypto_init itself; calling it early only moves the (small) cost.
+ * Every entry point that needs the libraries calls tds_crypto_init itself (accessors of objects that
+ * already exist do not need to); calling it early only moves the (small) one-time cost.
  *
  * Not here: TLS, X.509 certificate handling, request signing (http), node certificates (identity),
  * PSI primitives (privacy, on libsodium's ristretto255). Secrets handled here are wiped (OPENSSL_cleanse)

@@ -262,10 +262,14 @@ int tds_key_from_pem(const char *pem, size_t len, tds_key **out)
 	if (llen == 21 && memcmp(label, "ENCRYPTED PRIVATE KEY", 21) == 0)
 		return tds_error_set(TDS_EINVAL, "encrypted_key",
 				     "password-protected private keys are not supported: export it unencrypted (openssl pkey -in KEY) and seal it with the node master key");
-	if (!is_pub && !is_priv)
+	if (!is_pub && !is_priv) {
+		bool printable = llen > 0 && llen < 40;
+		for (size_t i = 0; printable && i < llen; i++)
+			printable = label[i] >= 0x20 && label[i] < 0x7f;
 		return tds_error_set(TDS_EINVAL, "invalid_key",
 				     "PEM block '%.*s' is not a key: expected PRIVATE KEY or PUBLIC KEY",
-				     (int)(llen && llen < 40 ? llen : 0), label);
+				     printable ? (int)llen : 0, label);
+	}
 
 	BIO *bio = BIO_new_mem_buf(pem, (int)len);
 	if (!bio)
