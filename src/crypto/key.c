@@ -274,7 +274,8 @@ int tds_key_from_pem(const char *pem, size_t len, tds_key **out)
 	BIO *bio = BIO_new_mem_buf(pem, (int)len);
 	if (!bio)
 		return tds_crypto_ossl_fail("BIO_new_mem_buf");
-	EVP_PKEY *pkey = is_pub ? PEM_read_bio_PUBKEY_ex(bio, NULL, NULL, NULL, NULL, NULL)
+	/* no_password on both paths: a "Proc-Type: 4,ENCRYPTED" header fits any label */
+	EVP_PKEY *pkey = is_pub ? PEM_read_bio_PUBKEY_ex(bio, NULL, no_password, NULL, NULL, NULL)
 				: PEM_read_bio_PrivateKey_ex(bio, NULL, no_password, NULL, NULL, NULL);
 	BIO_free(bio);
 	if (!pkey) {

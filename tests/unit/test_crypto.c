@@ -728,6 +728,16 @@ static void test_pem_refusals(void **state)
 				  "-----END PRIVATE KEY-----\n";
 	assert_error(tds_key_from_pem(mismatched, strlen(mismatched), &k), TDS_EINVAL, "invalid_key");
 	assert_non_null(strstr(tds_error_message(), "inconsistent"));
+	/* encryption headers are refused, never answered with a password prompt on the terminal */
+	const char *headed[] = {"PUBLIC KEY", "EC PRIVATE KEY"};
+	for (size_t i = 0; i < 2; i++) {
+		char pem[512];
+		snprintf(pem, sizeof pem,
+			 "-----BEGIN %s-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n"
+			 "%s-----END %s-----\n",
+			 headed[i], SM2_SEC1_BODY, headed[i]);
+		assert_error(tds_key_from_pem(pem, strlen(pem), &k), TDS_EINVAL, "invalid_key");
+	}
 	/* a public key where a private one is labelled is not accepted either */
 	char swapped[512];
 	snprintf(swapped, sizeof swapped, "-----BEGIN PRIVATE KEY-----\n%s", OSSL_SM2_PUB + 27);
