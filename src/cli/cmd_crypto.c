@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define KEY_FILE_MAX (64 * 1024)
 #define INPUT_MAX ((size_t)1 << 30) /* whole-message verbs hold the message in memory */
@@ -268,6 +269,11 @@ done:
 
 static int run_keygen(struct opts *o)
 {
+	if (o->v[O_OUT] && access(o->v[O_OUT], F_OK) == 0) {
+		tds_error_set(TDS_ECONFLICT, "file_exists", "%s already exists: not overwriting a key file",
+			      o->v[O_OUT]);
+		return fail(o);
+	}
 	tds_key *key = NULL;
 	if (tds_key_generate(o->suite, &key))
 		return fail(o);

@@ -38,6 +38,8 @@ expect_rc 0 "tds keygen gm" -- "$TDS" crypto keygen --suite gm --out "$T/gm.pem"
 cp "$T/out" "$T/gm.json"
 [[ $(stat -c %a "$T/gm.pem") == 600 ]] && ok "private key file is 0600" || bad "private key file mode $(stat -c %a "$T/gm.pem")"
 grep -q private_pem "$T/gm.json" && bad "keygen --out still prints the private key" || ok "keygen --out keeps the private key off stdout"
+expect_rc 1 "keygen --out refuses to overwrite a key file" -- "$TDS" crypto keygen --suite gm --out "$T/gm.pem" --json
+grep -q file_exists "$T/out" && ok "file_exists named" || bad "overwrite refusal: $(cat "$T/out")"
 check "openssl reads the tds SM2 private key" -- openssl pkey -in "$T/gm.pem" -pubout -out "$T/gm_pub.pem"
 same "SM2 public key: tds public_hex = openssl SPKI point" "$(field public_hex "$T/gm.json")" \
   "$(openssl pkey -pubin -in "$T/gm_pub.pem" -outform DER | tail -c 65 | xxd -p | tr -d '\n')"
