@@ -12,6 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* libinih reads lines of at most 199 bytes (INI_MAX_LINE 200) and splits longer ones silently, so
+ * longer lines are refused before parsing, and values are kept short enough to write back. */
+#define MAX_LINE 199
+#define MAX_VALUE 160
+
 struct tds_config {
 	const tds_conf_key *schema;
 	size_t n;
@@ -80,10 +85,20 @@ static int validate(const tds_conf_key *k, const char *value)
 {
 	if (!tds_utf8_valid(value, strlen(value)))
 		return tds_error_set(TDS_EINVAL, "invalid_config", "%s: value is not valid UTF-8", k->key);
-	for (const char *p = value; *p; p++)
+	for (const char *p = value; *p; p++) {
 		if ((unsigned char)*p < 0x20 || *p == 0x7f) /* also refuses INI multi-line values */
 			return tds_error_set(TDS_EINVAL, "invalid_config", "%s: value contains a control character",
 					     k->key);
+		/* what tds.conf could not hold: it would read back as a comment or lose its spaces */
+		if (*p == ';' && (p == value || p[-1] == ' '))
+			return tds_error_set(TDS_EINVAL, "invalid_config",
+					     "%s: a ';' at the start of a value or after a space starts a comment", k->key);
+	}
+	size_t n = strlen(value);
+	if (n > MAX_VALUE)
+		return tds_error_set(TDS_EINVAL, "invalid_config", "%s: value is longer than %d bytes", k->key, MAX_VALUE);
+	if (n && (value[0] == ' ' || value[n - 1] == ' '))
+		return tds_error_set(TDS_EINVAL, "invalid_config", "%s: value has leading or trailing spaces", k->key);
 	if (k->type == TDS_CONF_INT) {
 		int64_t x;
 		if (parse_int(value, &x))
@@ -153,10 +168,27 @@ static int finish(load_ctx *lc, int rc, const char *what)
 			     "%s line %d: syntax error (expected [section] or key = value)", what, rc);
 }
 
+static int check_lines(const char *text, size_t len, const char *what)
+{
+	size_t line = 1, start = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i == len || text[i] == '\n') {
+			if (i - start > MAX_LINE)
+				return tds_error_set(TDS_EINVAL, "invalid_config", "%s line %zu is longer than %d bytes",
+						     what, line, MAX_LINE);
+			line++;
+			start = i + 1;
+		}
+	}
+	return 0;
+}
+
 int tds_config_load_string(tds_config *c, const char *text, size_t len)
 {
 	if (memchr(text, 0, len))
 		return tds_error_set(TDS_EINVAL, "invalid_config", "configuration contains a NUL byte");
+	if (check_lines(text, len, "configuration"))
+		return TDS_EINVAL;
 	char *copy = malloc(len + 1);
 	if (!copy)
 		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
@@ -180,6 +212,10 @@ int tds_config_load_file(tds_config *c, const char *path)
 	if (memchr(b.data, 0, b.len)) {
 		tds_buf_free(&b);
 		return tds_error_set(TDS_EINVAL, "invalid_config", "%s contains a NUL byte", path);
+	}
+	if (check_lines(b.data, b.len, path)) {
+		tds_buf_free(&b);
+		return TDS_EINVAL;
 	}
 	rc = ini_parse_string(b.data, on_entry, &lc);
 	tds_buf_free(&b);

@@ -281,6 +281,9 @@ static void test_config_errors(void **state)
 	    {"name = x\n", "[section]"},
 	    {"[node]\njust a line\n", "line 2"},
 	    {"[http]\naccess_log = maybe\n", "true or false"},
+	    {"[node]\nname=;x\n", "comment"},
+	    {"[node]\nname = a\n  continued\n", "control character"},
+	    {"[node]\nname = xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", "longer than"},
 	};
 	for (size_t i = 0; i < TDS_ARRAY_LEN(cases); i++) {
 		tds_config *c = tds_config_new(schema, TDS_ARRAY_LEN(schema));
@@ -291,6 +294,9 @@ static void test_config_errors(void **state)
 	}
 	tds_config *c = tds_config_new(schema, TDS_ARRAY_LEN(schema));
 	assert_int_equal(tds_config_load_string(c, "a\0b", 3), TDS_EINVAL);
+	assert_int_equal(tds_config_set(c, "node.name", " padded"), TDS_EINVAL);
+	assert_int_equal(tds_config_set(c, "node.name", "a ;b"), TDS_EINVAL);
+	assert_int_equal(tds_config_set(c, "node.name", "a;b c"), 0);
 	assert_int_equal(tds_config_load_file(c, "/nonexistent/tds.conf"), TDS_ENOTFOUND);
 	tds_config_free(c);
 }
