@@ -135,6 +135,7 @@ int tds_config_set(tds_config *c, const char *key, const char *value)
 typedef struct load_ctx {
 	tds_config *c;
 	int failed;
+	bool *seen; /* per schema key: set by this file already (also catches INI continuation lines) */
 } load_ctx;
 
 static int on_entry(void *user, const char *section, const char *name, const char *value)
@@ -149,6 +150,14 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 		return 0;
 	}
 	snprintf(key, sizeof key, "%s.%s", section, name);
+	ssize_t i = find(lc->c, key);
+	if (i >= 0 && lc->seen[i]) {
+		tds_error_set(TDS_EINVAL, "invalid_config", "%.80s is set twice (or continued on an indented line)", key);
+		lc->failed = 1;
+		return 0;
+	}
+	if (i >= 0)
+		lc->seen[i] = true;
 	if (tds_config_set(lc->c, key, value)) {
 		lc->failed = 1;
 		return 0;
@@ -194,9 +203,14 @@ int tds_config_load_string(tds_config *c, const char *text, size_t len)
 		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
 	memcpy(copy, text, len);
 	copy[len] = 0;
-	load_ctx lc = {c, 0};
+	load_ctx lc = {c, 0, calloc(c->n ? c->n : 1, sizeof(bool))};
+	if (!lc.seen) {
+		free(copy);
+		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	}
 	int rc = ini_parse_string(copy, on_entry, &lc);
 	free(copy);
+	free(lc.seen);
 	return finish(&lc, rc, "configuration");
 }
 
@@ -208,7 +222,7 @@ int tds_config_load_file(tds_config *c, const char *path)
 		tds_buf_free(&b);
 		return rc;
 	}
-	load_ctx lc = {c, 0};
+	load_ctx lc = {c, 0, NULL};
 	if (memchr(b.data, 0, b.len)) {
 		tds_buf_free(&b);
 		return tds_error_set(TDS_EINVAL, "invalid_config", "%s contains a NUL byte", path);
@@ -217,7 +231,12 @@ int tds_config_load_file(tds_config *c, const char *path)
 		tds_buf_free(&b);
 		return TDS_EINVAL;
 	}
+	if (!(lc.seen = calloc(c->n ? c->n : 1, sizeof(bool)))) {
+		tds_buf_free(&b);
+		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	}
 	rc = ini_parse_string(b.data, on_entry, &lc);
+	free(lc.seen);
 	tds_buf_free(&b);
 	return finish(&lc, rc, path);
 }

@@ -282,7 +282,8 @@ static void test_config_errors(void **state)
 	    {"[node]\njust a line\n", "line 2"},
 	    {"[http]\naccess_log = maybe\n", "true or false"},
 	    {"[node]\nname=;x\n", "comment"},
-	    {"[node]\nname = a\n  continued\n", "control character"},
+	    {"[node]\nname = a\n  continued\n", "twice"},
+	    {"[node]\nname = a\n[node]\nname = b\n", "twice"},
 	    {"[node]\nname = xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", "longer than"},
 	};
 	for (size_t i = 0; i < TDS_ARRAY_LEN(cases); i++) {
