@@ -15,6 +15,8 @@
 struct tds_identity {
 	tds_store *store;
 	tds_identity_opts opts;
+	tds_ledger *ledger;
+	char node_id[TDS_ID_MAX];
 	char dummy_hash[crypto_pwhash_STRBYTES]; /* verified against for unknown users: equal timing */
 };
 
@@ -59,6 +61,8 @@ int tds_identity_open(tds_store *store, const tds_identity_opts *opts, tds_ident
 	if (!id)
 		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
 	id->store = store;
+	id->ledger = opts ? opts->ledger : NULL;
+	snprintf(id->node_id, sizeof id->node_id, "%s", opts && opts->node_id ? opts->node_id : "");
 	id->opts.session_ttl_ms = 12LL * 3600 * 1000;
 	id->opts.apikey_max_ttl_ms = 365LL * 24 * 3600 * 1000;
 	if (opts && opts->session_ttl_ms > 0)
@@ -152,12 +156,35 @@ static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
 	return rc;
 }
 
+/* Appends the evidence entry of a change inside the change's transaction (steals payload). */
+static int evidence(tds_identity *id, sqlite3 *db, const char *type, const char *by, const char *subject,
+		    const char *subject2, json_t *payload)
+{
+	if (!id->ledger) {
+		json_decref(payload);
+		return tds_error_set(TDS_EINTERNAL, "no_ledger", "identity was opened without a ledger: changes need evidence");
+	}
+	const char *subjects[2] = {subject, subject2};
+	tds_ledger_entry_in e = {
+	    .type = type,
+	    .actor = {.account = by, .node = id->node_id[0] ? id->node_id : NULL},
+	    .subjects = subjects,
+	    .nsubjects = subject2 ? 2 : 1,
+	    .payload = payload,
+	};
+	uint64_t idx;
+	int rc = tds_ledger_append_tx(id->ledger, db, &e, &idx);
+	json_decref(payload);
+	return rc;
+}
+
 /* ---- accounts ---- */
 
 typedef struct create_ctx {
-	const char *username, *hash;
+	tds_identity *id;
+	const char *by, *username, *hash;
 	tds_roles roles;
-	char id[TDS_ID_MAX];
+	char id_str[TDS_ID_MAX];
 	int64_t now;
 } create_ctx;
 
@@ -169,7 +196,7 @@ static int create_tx(sqlite3 *db, void *p)
 				       " VALUES(?,?,?,?,?,?)", &st);
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, c->id_str, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, c->username, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, c->hash, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, c->roles);
@@ -178,11 +205,14 @@ static int create_tx(sqlite3 *db, void *p)
 	rc = step_done(db, st, "creating account");
 	if (rc == TDS_ECONFLICT)
 		return tds_error_set(TDS_ECONFLICT, "username_taken", "username '%s' is already taken", c->username);
-	return rc;
+	if (rc)
+		return rc;
+	return evidence(c->id, db, "identity.account_created", c->by, c->id_str, NULL,
+			json_pack("{s:s, s:o}", "username", c->username, "roles", tds_roles_to_json(c->roles)));
 }
 
-int tds_identity_account_create(tds_identity *id, const char *username, const char *password, tds_roles roles,
-				json_t **out)
+int tds_identity_account_create(tds_identity *id, const char *by, const char *username, const char *password,
+				tds_roles roles, json_t **out)
 {
 	int rc;
 	if ((rc = tds_identity_check_username(username)) || (rc = tds_identity_check_password(password)))
@@ -191,12 +221,12 @@ int tds_identity_account_create(tds_identity *id, const char *username, const ch
 	if (crypto_pwhash_str_alg(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
 				  crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0)
 		return tds_error_set(TDS_ENOMEM, NULL, "argon2id could not get its memory; retry");
-	create_ctx c = {.username = username, .hash = hash, .roles = roles, .now = tds_now_ms()};
-	if ((rc = tds_id_new("acc", c.id)))
+	create_ctx c = {.id = id, .by = by, .username = username, .hash = hash, .roles = roles, .now = tds_now_ms()};
+	if ((rc = tds_id_new("acc", c.id_str)))
 		return rc;
 	if ((rc = tds_store_tx(id->store, create_tx, &c)))
 		return rc;
-	return out ? tds_identity_account_get(id, c.id, out) : 0;
+	return out ? tds_identity_account_get(id, c.id_str, out) : 0;
 }
 
 int tds_identity_account_get(tds_identity *id, const char *account_id, json_t **out)
@@ -256,7 +286,8 @@ int tds_identity_account_list(tds_identity *id, int limit, const char *cursor, j
 }
 
 typedef struct disable_ctx {
-	const char *account_id;
+	tds_identity *id;
+	const char *by, *account_id;
 	bool disabled;
 } disable_ctx;
 
@@ -274,6 +305,9 @@ static int disable_tx(sqlite3 *db, void *p)
 		return rc;
 	if (sqlite3_changes(db) == 0)
 		return tds_error_set(TDS_ENOTFOUND, "account_not_found", "no account %s", c->account_id);
+	if ((rc = evidence(c->id, db, c->disabled ? "identity.account_disabled" : "identity.account_enabled", c->by,
+			   c->account_id, NULL, NULL)))
+		return rc;
 	if (!c->disabled)
 		return 0;
 	if ((rc = tds_store_prepare(db, "UPDATE sessions SET revoked_at=? WHERE account_id=? AND revoked_at IS NULL",
@@ -284,17 +318,18 @@ static int disable_tx(sqlite3 *db, void *p)
 	return step_done(db, st, "ending sessions");
 }
 
-int tds_identity_account_set_disabled(tds_identity *id, const char *account_id, bool disabled)
+int tds_identity_account_set_disabled(tds_identity *id, const char *by, const char *account_id, bool disabled)
 {
 	if (!tds_id_valid(account_id, "acc"))
 		return tds_error_set(TDS_EINVAL, "invalid_id", "account id must look like acc_<26 characters>");
-	disable_ctx c = {account_id, disabled};
+	disable_ctx c = {id, by, account_id, disabled};
 	return tds_store_tx(id->store, disable_tx, &c);
 }
 
 /* ---- sessions ---- */
 
 typedef struct login_ctx {
+	tds_identity *id;
 	char session_id[TDS_ID_MAX];
 	const char *account_id;
 	unsigned char hash[32];
@@ -314,7 +349,10 @@ static int login_tx(sqlite3 *db, void *p)
 	sqlite3_bind_text(st, 3, c->account_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, c->now);
 	sqlite3_bind_int64(st, 5, c->expires);
-	return step_done(db, st, "creating session");
+	int rc2 = step_done(db, st, "creating session");
+	if (rc2)
+		return rc2;
+	return evidence(c->id, db, "identity.session_started", c->account_id, c->account_id, c->session_id, NULL);
 }
 
 int tds_identity_login(tds_identity *id, const char *username, const char *password, json_t **out)
@@ -344,7 +382,7 @@ int tds_identity_login(tds_identity *id, const char *username, const char *passw
 		return tds_error_set(TDS_EAUTH, "invalid_credentials", "username or password is wrong");
 	}
 	json_t *account = account_row_json(st);
-	login_ctx c = {.account_id = json_string_value(json_object_get(account, "id")), .now = tds_now_ms()};
+	login_ctx c = {.id = id, .account_id = json_string_value(json_object_get(account, "id")), .now = tds_now_ms()};
 	sqlite3_finalize(st);
 	c.expires = c.now + id->opts.session_ttl_ms;
 	char token[96];
@@ -360,7 +398,8 @@ int tds_identity_login(tds_identity *id, const char *username, const char *passw
 }
 
 typedef struct revoke_ctx {
-	const char *sql, *account_id, *id, *what;
+	tds_identity *ident;
+	const char *sql, *account_id, *id, *what, *evidence_type;
 } revoke_ctx;
 
 static int revoke_tx(sqlite3 *db, void *p)
@@ -377,21 +416,22 @@ static int revoke_tx(sqlite3 *db, void *p)
 		return rc;
 	if (sqlite3_changes(db) == 0)
 		return tds_error_set(TDS_ENOTFOUND, "not_found", "no active %s %s for this account", c->what, c->id);
-	return 0;
+	return evidence(c->ident, db, c->evidence_type, c->account_id, c->account_id, c->id, NULL);
 }
 
 int tds_identity_logout(tds_identity *id, const char *account_id, const char *session_id)
 {
 	if (!tds_id_valid(session_id, "ses"))
 		return tds_error_set(TDS_EINVAL, "invalid_id", "session id must look like ses_<26 characters>");
-	revoke_ctx c = {"UPDATE sessions SET revoked_at=? WHERE id=? AND account_id=? AND revoked_at IS NULL",
-			account_id, session_id, "session"};
+	revoke_ctx c = {id, "UPDATE sessions SET revoked_at=? WHERE id=? AND account_id=? AND revoked_at IS NULL",
+			account_id, session_id, "session", "identity.session_ended"};
 	return tds_store_tx(id->store, revoke_tx, &c);
 }
 
 /* ---- API keys ---- */
 
 typedef struct key_ctx {
+	tds_identity *id;
 	char key_id[TDS_ID_MAX];
 	const char *account_id, *name;
 	tds_roles roles;
@@ -426,7 +466,10 @@ static int key_tx(sqlite3 *db, void *p)
 	sqlite3_bind_int64(st, 5, c->roles);
 	sqlite3_bind_int64(st, 6, c->now);
 	sqlite3_bind_int64(st, 7, c->expires);
-	return step_done(db, st, "creating API key");
+	if ((rc = step_done(db, st, "creating API key")))
+		return rc;
+	return evidence(c->id, db, "identity.apikey_created", c->account_id, c->account_id, c->key_id,
+			json_pack("{s:s, s:o}", "name", c->name, "roles", tds_roles_to_json(c->roles)));
 }
 
 int tds_identity_apikey_create(tds_identity *id, const char *account_id, const char *name, tds_roles roles,
@@ -440,7 +483,7 @@ int tds_identity_apikey_create(tds_identity *id, const char *account_id, const c
 				     (long long)(id->opts.apikey_max_ttl_ms / 1000));
 	if (roles == 0)
 		return tds_error_set(TDS_EINVAL, "invalid_roles", "an API key needs at least one role");
-	key_ctx c = {.account_id = account_id, .name = name, .roles = roles, .now = tds_now_ms()};
+	key_ctx c = {.id = id, .account_id = account_id, .name = name, .roles = roles, .now = tds_now_ms()};
 	c.expires = c.now + expires_in_ms;
 	char key[96];
 	int rc;
@@ -490,8 +533,8 @@ int tds_identity_apikey_revoke(tds_identity *id, const char *account_id, const c
 {
 	if (!tds_id_valid(key_id, "key"))
 		return tds_error_set(TDS_EINVAL, "invalid_id", "API key id must look like key_<26 characters>");
-	revoke_ctx c = {"UPDATE api_keys SET revoked_at=? WHERE id=? AND account_id=? AND revoked_at IS NULL",
-			account_id, key_id, "API key"};
+	revoke_ctx c = {id, "UPDATE api_keys SET revoked_at=? WHERE id=? AND account_id=? AND revoked_at IS NULL",
+			account_id, key_id, "API key", "identity.apikey_revoked"};
 	return tds_store_tx(id->store, revoke_tx, &c);
 }
 

@@ -9,6 +9,12 @@
  * A token is shown once, when it is made. Tokens look like "tds_s_<43 chars>" (session) and
  * "tds_k_<43 chars>" (API key) so that secret scanners and humans can tell them apart.
  *
+ * Evidence: every change (account created, disabled or enabled, login, logout, API key created or
+ * revoked) appends an entry to the node's ledger in the same transaction as the change itself
+ * (types "identity.account_created", "identity.account_disabled", "identity.account_enabled",
+ * "identity.session_started", "identity.session_ended", "identity.apikey_created",
+ * "identity.apikey_revoked"). Payloads never hold secrets or password hashes.
+ *
  * Not for HTTP: routes.c translates requests into these calls.
  */
 #ifndef TDS_IDENTITY_H
@@ -16,6 +22,7 @@
 
 #include "base/base.h"
 #include "http/http.h"
+#include "ledger/ledger.h"
 #include "store/store.h"
 
 typedef struct tds_identity tds_identity;
@@ -23,6 +30,8 @@ typedef struct tds_identity tds_identity;
 typedef struct tds_identity_opts {
 	int64_t session_ttl_ms;  /* default 12 h */
 	int64_t apikey_max_ttl_ms; /* default 365 days */
+	tds_ledger *ledger;      /* evidence of every change; required for changes (borrowed) */
+	const char *node_id;     /* actor node in evidence entries (copied) */
 } tds_identity_opts;
 
 /* Runs identity's migrations on the store and returns a handle (the store must outlive it). */
@@ -34,16 +43,17 @@ void tds_identity_free(tds_identity *id);
 int tds_identity_check_username(const char *username);
 int tds_identity_check_password(const char *password);
 
-/* Creates an account. TDS_ECONFLICT "username_taken" when the name exists. *out (may be NULL):
+/* Creates an account; `by` is the acting account id (NULL: the node itself, e.g. bootstrap).
+ * TDS_ECONFLICT "username_taken" when the name exists. *out (may be NULL):
  * the account as JSON (id, username, roles, created_at, disabled). */
-int tds_identity_account_create(tds_identity *id, const char *username, const char *password, tds_roles roles,
-				json_t **out);
+int tds_identity_account_create(tds_identity *id, const char *by, const char *username, const char *password,
+				tds_roles roles, json_t **out);
 int tds_identity_account_get(tds_identity *id, const char *account_id, json_t **out);
 /* Page of accounts in creation order after `cursor` (an account id or NULL):
  * {"items":[…],"next_cursor":"acc_…"|null}. */
 int tds_identity_account_list(tds_identity *id, int limit, const char *cursor, json_t **out);
 /* Enables or disables an account; disabling also ends its sessions. */
-int tds_identity_account_set_disabled(tds_identity *id, const char *account_id, bool disabled);
+int tds_identity_account_set_disabled(tds_identity *id, const char *by, const char *account_id, bool disabled);
 
 /* Password login. TDS_EAUTH "invalid_credentials" for an unknown user, a wrong password or a
  * disabled account (the same message for each, so usernames cannot be probed). *out:

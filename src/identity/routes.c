@@ -69,7 +69,7 @@ static int account_create(tds_req *req, tds_resp *resp)
 	int rc = tds_req_json(req, f, TDS_ARRAY_LEN(f), false, &body);
 	if (rc || (rc = roles_field(body, "roles", 0, &roles)))
 		return rc;
-	if ((rc = tds_identity_account_create(ctx_of(req), tds_json_str(body, "username", NULL),
+	if ((rc = tds_identity_account_create(ctx_of(req), req->principal->account_id, tds_json_str(body, "username", NULL),
 					      tds_json_str(body, "password", NULL), roles, &out)))
 		return rc;
 	return tds_resp_json(resp, 201, out);
@@ -105,7 +105,7 @@ static int account_set_disabled(tds_req *req, tds_resp *resp, bool disabled)
 	if (disabled && req->principal->account_id && strcmp(req->principal->account_id, id) == 0)
 		return tds_error_set(TDS_ECONFLICT, "cannot_disable_self", "an administrator cannot disable their own account");
 	json_t *out;
-	int rc = tds_identity_account_set_disabled(ctx_of(req), id, disabled);
+	int rc = tds_identity_account_set_disabled(ctx_of(req), req->principal->account_id, id, disabled);
 	if (rc || (rc = tds_identity_account_get(ctx_of(req), id, &out)))
 		return rc;
 	return tds_resp_json(resp, 200, out);

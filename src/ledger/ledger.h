@@ -397,4 +397,103 @@ typedef struct tds_ledger_verify_result {
  * its outcome), or a negative code when it could not (database unreadable, bad options). */
 int tds_ledger_verify(tds_store *store, const tds_ledger_verify_opts *opts, tds_ledger_verify_result *r);
 
+/* ------------------------------------------------------------------------------------------------
+ * Proofs as JSON (the API's shape): an array of base64 strings, one 32-byte hash each.
+ * ---------------------------------------------------------------------------------------------- */
+
+json_t *tds_ledger_proof_to_json(const tds_ledger_proof *p);
+/* TDS_EINVAL "invalid_proof" for a non-array, more than TDS_LEDGER_PROOF_MAX items, or an item that
+ * is not canonical base64 of exactly 32 bytes. */
+int tds_ledger_proof_from_json(const json_t *arr, tds_ledger_proof *p);
+
+/* ------------------------------------------------------------------------------------------------
+ * Witnessing (witness.c). A witness keeps, per log origin it was told to witness, the latest
+ * checkpoint it cosigned; it cosigns a new checkpoint of that log only when the log's signature
+ * checks and a consistency proof from the cosigned one checks. A split view (same size and another
+ * root, or a larger tree the log itself cannot prove consistent) is refused, kept as evidence
+ * (witness_split_views, plus a "ledger.split_view" entry in the witness's own ledger) and logged
+ * as the alert event "split_view_detected". Each cosignature is evidenced in the witness's own
+ * ledger ("ledger.cosigned", payload {origin, size, root}): on the operator node that anchors every
+ * connector's log in the central log.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct tds_witness tds_witness;
+
+typedef struct tds_witness_opts {
+	tds_store *store;    /* borrowed */
+	const char *name;    /* witness key name, e.g. "tds.local/node_01J…" (the node's origin) */
+	const tds_key *key;  /* the node's private key (borrowed) */
+	tds_ledger *own;     /* the node's own ledger for evidence; may be NULL */
+} tds_witness_opts;
+
+/* Runs the "witness" migrations (also used by the log side's publishing state). */
+int tds_witness_migrate(tds_store *store);
+int tds_witness_open(const tds_witness_opts *opts, tds_witness **out);
+void tds_witness_free(tds_witness *w);
+const char *tds_witness_name(const tds_witness *w);
+
+/* Starts witnessing the log `origin` whose checkpoints are signed by the public key in key_pem;
+ * url (may be NULL) is where the witness can ask the log for consistency proofs. TDS_ECONFLICT
+ * "log_exists" when already witnessed. */
+int tds_witness_log_add(tds_witness *w, const char *origin, const char *key_pem, const char *url);
+/* {"witness":name,"items":[{origin,url,size,root,added_at,cosigned_at}]} */
+int tds_witness_log_list(tds_witness *w, json_t **out);
+/* {"items":[{id,origin,detected_at,reason,known:{size,note},presented:{size,note}}]} */
+int tds_witness_split_views(tds_witness *w, json_t **out);
+
+/* The add-checkpoint step. `note` is the log's signed checkpoint; old_size is the size the log
+ * believes this witness cosigned last, and proof is PROOF(old_size, D[new size]). On success appends
+ * the cosignature line to `line`. *known_size is the witness's size for the log afterwards.
+ * Errors: TDS_ENOTFOUND "unknown_log"; TDS_ECRYPTO "bad_signature" / TDS_EAUTH "unknown_signer"
+ * (not signed by the log); TDS_ECONFLICT "old_size_mismatch" or "stale_checkpoint" (retry from
+ * *known_size); TDS_ECONFLICT "split_view" (evidence kept); TDS_EUNPROC "bad_consistency_proof". */
+int tds_witness_cosign(tds_witness *w, const char *note, size_t len, uint64_t old_size,
+		       const tds_ledger_proof *proof, tds_buf *line, uint64_t *known_size);
+
+/* ------------------------------------------------------------------------------------------------
+ * Publishing (publish.c): the log's side of witnessing.
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Issues (or reuses) the checkpoint for the committed size and asks each witness (base URL of a
+ * node's management API) to cosign it, sending a consistency proof from the size that witness last
+ * cosigned (kept in ledger_witness_state; a witness that knows another size is retried once from
+ * its size). Each cosignature is verified with the witness's public key (read from its
+ * /api/v1/node) and stored with the checkpoint. *report (may be NULL): {"checkpoint":{origin,size,
+ * root},"witnesses":[{url,ok,witness?,error?}]}. Returns 0 even when witnesses fail (see the report);
+ * negative only when no checkpoint could be issued. */
+int tds_ledger_publish(tds_ledger *lg, const char *const *urls, size_t n, json_t **report);
+
+/* The latest checkpoint note with every cosignature it received appended (a cosigned checkpoint,
+ * C2SP), its head in *cp. TDS_ENOTFOUND "no_checkpoint" before the first. */
+int tds_ledger_checkpoint_cosigned(tds_ledger *lg, tds_buf *note, tds_ledger_head *cp);
+
+/* ------------------------------------------------------------------------------------------------
+ * Audit queries (穿透式查询, search.c) and HTTP (routes.c)
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct tds_ledger_query {
+	const char *type;      /* exact type, or a prefix ending in '.' ("identity.") */
+	const char *actor;     /* matches actor org, account or node */
+	const char *subject;   /* one of the entry's subjects */
+	int64_t from_ms, to_ms; /* time range [from, to); 0 = open */
+	uint64_t cursor;       /* first index to consider (0 = from the start; next_cursor of a page) */
+	int limit;             /* 1..500 */
+} tds_ledger_query;
+
+/* Entries matching q in index order, each with an inclusion proof against the latest checkpoint
+ * (or the committed size before the first checkpoint): {"size":n,"checkpoint":note|null,
+ * "items":[{"entry":{…},"leaf_hash":b64,"proof":[b64…]}],"next_cursor":"<index>"|null}. */
+int tds_ledger_search(tds_ledger *lg, const tds_ledger_query *q, json_t **out);
+
+struct tds_router;
+/* Registers the ledger's routes on the management API router. witness may be NULL (no witness
+ * routes answer then with 404 "not_a_witness"); witnesses lists the URLs publish asks. */
+typedef struct tds_ledger_routes_ctx {
+	tds_ledger *ledger;
+	tds_witness *witness;
+	const char *const *witnesses;
+	size_t nwitnesses;
+} tds_ledger_routes_ctx;
+int tds_ledger_routes(tds_ledger_routes_ctx *ctx, struct tds_router *r);
+
 #endif

@@ -8,7 +8,10 @@
 #include "crypto/crypto.h"
 #include "http/http.h"
 #include "identity/identity.h"
+#include "ledger/ledger.h"
 #include "store/store.h"
+
+#include <pthread.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -37,6 +40,10 @@ static const tds_conf_key SCHEMA[] = {
     {"http.access_log", TDS_CONF_BOOL, "true", 0, 0, "log one line per request"},
     {"log.level", TDS_CONF_STRING, "info", 0, 0, "debug, info, warn, error or off"},
     {"identity.session_ttl_s", TDS_CONF_INT, "43200", 60, 2592000, "session lifetime in seconds"},
+    {"ledger.checkpoint_interval_s", TDS_CONF_INT, "60", 0, 86400,
+     "issue a checkpoint and ask the witnesses to cosign it this often (0: only on demand)"},
+    {"ledger.witnesses", TDS_CONF_STRING, NULL, 0, 0,
+     "comma-separated management API URLs of the witnesses of this node's log (a connector's operator is always one)"},
 };
 
 const tds_conf_key *tds_node_config_schema(size_t *n)
@@ -87,6 +94,7 @@ static int init_files(const tds_node_init_opts *o, tds_suite suite, json_t *out)
 	tds_config *cfg = NULL;
 	tds_store *store = NULL;
 	tds_identity *ident = NULL;
+	tds_ledger *ledger = NULL;
 	tds_buf b = TDS_BUF_INIT;
 	json_t *admin = NULL;
 	int rc;
@@ -135,9 +143,16 @@ static int init_files(const tds_node_init_opts *o, tds_suite suite, json_t *out)
 	else if ((rc = random_password(password)))
 		goto done;
 	tds_roles roles = TDS_ROLE_ADMIN | (strcmp(o->role, "operator") == 0 ? TDS_ROLE_OPERATOR : 0);
-	if ((rc = tds_path_join(p, sizeof p, o->dir, "tds.db")) || (rc = tds_store_open(p, &store)) ||
-	    (rc = tds_identity_open(store, NULL, &ident)) ||
-	    (rc = tds_identity_account_create(ident, user, password, roles, &admin)))
+	char origin[TDS_LEDGER_ORIGIN_MAX + 1];
+	snprintf(origin, sizeof origin, "tds.local/%s", node_id);
+	if ((rc = tds_path_join(p, sizeof p, o->dir, "tds.db")) || (rc = tds_store_open(p, &store)))
+		goto done;
+	tds_ledger_opts lopts = {.store = store, .suite = suite, .origin = origin, .key = key, .master = master};
+	if ((rc = tds_ledger_open(&lopts, &ledger)))
+		goto done;
+	tds_identity_opts iopts = {.ledger = ledger, .node_id = node_id};
+	if ((rc = tds_identity_open(store, &iopts, &ident)) ||
+	    (rc = tds_identity_account_create(ident, NULL, user, password, roles, &admin)))
 		goto done;
 
 	json_object_set_new(out, "node_id", json_string(node_id));
@@ -146,6 +161,7 @@ static int init_files(const tds_node_init_opts *o, tds_suite suite, json_t *out)
 	json_object_set_new(out, "name", json_string(name));
 	json_object_set_new(out, "dir", json_string(o->dir));
 	json_object_set_new(out, "key_id", json_string(key_id));
+	json_object_set_new(out, "origin", json_string(origin));
 	json_object_set_new(out, "sig_alg", json_string(tds_sig_alg(suite)));
 	json_object_set_new(out, "admin", json_pack("{s:s, s:s, s:O}", "username", user, "password", password,
 						    "account_id", json_object_get(admin, "id")));
@@ -157,6 +173,7 @@ done:
 	memset(master, 0, sizeof master);
 	json_decref(admin);
 	tds_identity_free(ident);
+	tds_ledger_free(ledger);
 	tds_store_close(store);
 	tds_config_free(cfg);
 	tds_key_free(key);
@@ -218,6 +235,15 @@ typedef struct node {
 	int64_t started_ms;
 	uint8_t idem_key[TDS_MASTER_KEY_LEN]; /* seals kept answers: they may hold secrets shown once */
 	tds_idempotency idem;
+	tds_ledger *ledger;
+	tds_witness *witness;
+	tds_ledger_routes_ctx ledger_routes;
+	char *witness_urls[17];
+	size_t nwitness;
+	pthread_t publisher;
+	bool publisher_started, stopping;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
 } node;
 
 /* ---- Idempotency-Key store (see tds_idempotency in http.h) ----
@@ -352,7 +378,9 @@ static int health(void *ctx)
 static int add_routes(node *n)
 {
 	int rc;
+	n->ledger_routes = (tds_ledger_routes_ctx){n->ledger, n->witness, (const char *const *)n->witness_urls, n->nwitness};
 	if ((rc = tds_identity_routes(n->identity, n->api_router)) ||
+	    (rc = tds_ledger_routes(&n->ledger_routes, n->api_router)) ||
 	    (rc = tds_router_add(n->api_router, "GET", "/api/v1/node", TDS_ROLES_PUBLIC, node_info, n,
 				 "This node's id, role, suite and public key")) ||
 	    (rc = tds_router_add(n->api_router, "GET", "/api/v1/routes", TDS_ROLE_ADMIN, route_list, n,
@@ -386,6 +414,58 @@ static int load_master(const char *dir, uint8_t master[TDS_MASTER_KEY_LEN])
 	return rc;
 }
 
+/* Witness URLs: ledger.witnesses, plus the operator for a connector (its log is anchored there). */
+static int witness_list(node *n)
+{
+	const char *list = tds_config_get(n->cfg, "ledger.witnesses");
+	const char *op = tds_config_get(n->cfg, "node.operator_url");
+	char buf[4096];
+	snprintf(buf, sizeof buf, "%s%s%s", list ? list : "", list && op ? "," : "", op ? op : "");
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (strncmp(tok, "http://", 7) != 0 && strncmp(tok, "https://", 8) != 0)
+			return tds_error_set(TDS_EINVAL, "invalid_config", "ledger.witnesses: '%s' is not an http(s) URL", tok);
+		bool dup = false;
+		for (size_t i = 0; i < n->nwitness; i++)
+			dup = dup || strcmp(n->witness_urls[i], tok) == 0;
+		if (dup)
+			continue;
+		if (n->nwitness == TDS_ARRAY_LEN(n->witness_urls))
+			return tds_error_set(TDS_EINVAL, "invalid_config", "ledger.witnesses: at most %zu witnesses",
+					     TDS_ARRAY_LEN(n->witness_urls));
+		if (!(n->witness_urls[n->nwitness++] = strdup(tok)))
+			return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	}
+	return 0;
+}
+
+/* Issues a checkpoint every ledger.checkpoint_interval_s and has the witnesses cosign it. */
+static void *publisher(void *arg)
+{
+	node *n = arg;
+	int64_t every = tds_config_int(n->cfg, "ledger.checkpoint_interval_s") * 1000;
+	pthread_mutex_lock(&n->stop_lock);
+	while (!n->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t due = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + every;
+		ts.tv_sec = due / 1000;
+		ts.tv_nsec = (due % 1000) * 1000000;
+		while (!n->stopping && pthread_cond_timedwait(&n->stop_cond, &n->stop_lock, &ts) == 0)
+			;
+		if (n->stopping)
+			break;
+		pthread_mutex_unlock(&n->stop_lock);
+		json_t *report = NULL;
+		if (tds_ledger_publish(n->ledger, (const char *const *)n->witness_urls, n->nwitness, &report))
+			tds_log(TDS_LOG_WARN, "checkpoint_failed", "%s", tds_error_message());
+		else
+			tds_log_fields(TDS_LOG_DEBUG, "checkpoint_published", report);
+		pthread_mutex_lock(&n->stop_lock);
+	}
+	pthread_mutex_unlock(&n->stop_lock);
+	return NULL;
+}
+
 static int node_start(node *n, const char *dir)
 {
 	uint8_t master[TDS_MASTER_KEY_LEN];
@@ -409,13 +489,26 @@ static int node_start(node *n, const char *dir)
 	if (!rc)
 		rc = tds_hkdf(n->suite, NULL, 0, master, sizeof master, "tds-idempotency", 15, n->idem_key,
 			      sizeof n->idem_key);
+	if (!rc)
+		rc = tds_key_check_suite(n->key, n->suite);
+	if (!rc)
+		rc = tds_key_id(n->key, n->key_id);
+	char origin[TDS_LEDGER_ORIGIN_MAX + 1];
+	snprintf(origin, sizeof origin, "tds.local/%s", tds_config_get(n->cfg, "node.id"));
+	tds_ledger_opts lopts = {.suite = n->suite, .origin = origin, .key = n->key, .master = master};
+	if (!rc && !(rc = tds_path_join(p, sizeof p, dir, "tds.db")) && !(rc = tds_store_open(p, &n->store))) {
+		lopts.store = n->store;
+		rc = tds_ledger_open(&lopts, &n->ledger);
+	}
 	memset(master, 0, sizeof master);
-	if (rc || (rc = tds_key_check_suite(n->key, n->suite)) || (rc = tds_key_id(n->key, n->key_id)))
+	if (rc)
 		return rc;
-	tds_identity_opts iopts = {.session_ttl_ms = tds_config_int(n->cfg, "identity.session_ttl_s") * 1000};
-	if ((rc = tds_path_join(p, sizeof p, dir, "tds.db")) || (rc = tds_store_open(p, &n->store)) ||
-	    (rc = tds_store_migrate(n->store, "node", NODE_MIGRATIONS, TDS_ARRAY_LEN(NODE_MIGRATIONS))) ||
-	    (rc = tds_identity_open(n->store, &iopts, &n->identity)))
+	tds_identity_opts iopts = {.session_ttl_ms = tds_config_int(n->cfg, "identity.session_ttl_s") * 1000,
+				   .ledger = n->ledger, .node_id = tds_config_get(n->cfg, "node.id")};
+	tds_witness_opts wopts = {.store = n->store, .name = origin, .key = n->key, .own = n->ledger};
+	if ((rc = tds_store_migrate(n->store, "node", NODE_MIGRATIONS, TDS_ARRAY_LEN(NODE_MIGRATIONS))) ||
+	    (rc = tds_identity_open(n->store, &iopts, &n->identity)) || (rc = tds_witness_open(&wopts, &n->witness)) ||
+	    (rc = witness_list(n)))
 		return rc;
 	n->idem = (tds_idempotency){idem_lookup, idem_save, n};
 	n->api_router = tds_router_new();
@@ -448,16 +541,32 @@ static int node_start(node *n, const char *dir)
 	tds_server_set_health(n->api, health, n);
 	tds_server_set_health(n->data, health, n);
 	n->started_ms = tds_now_ms();
+	if (tds_config_int(n->cfg, "ledger.checkpoint_interval_s") > 0) {
+		if (pthread_create(&n->publisher, NULL, publisher, n) != 0)
+			return tds_error_set(TDS_EIO, NULL, "cannot start the checkpoint publisher thread");
+		n->publisher_started = true;
+	}
 	return 0;
 }
 
 static void node_stop(node *n)
 {
+	if (n->publisher_started) {
+		pthread_mutex_lock(&n->stop_lock);
+		n->stopping = true;
+		pthread_cond_signal(&n->stop_cond);
+		pthread_mutex_unlock(&n->stop_lock);
+		pthread_join(n->publisher, NULL);
+	}
 	tds_server_stop(n->api);
 	tds_server_stop(n->data);
 	tds_router_free(n->api_router);
 	tds_router_free(n->data_router);
 	tds_identity_free(n->identity);
+	tds_witness_free(n->witness);
+	tds_ledger_free(n->ledger);
+	for (size_t i = 0; i < n->nwitness; i++)
+		free(n->witness_urls[i]);
 	tds_store_close(n->store);
 	tds_key_free(n->key);
 	tds_config_free(n->cfg);
@@ -519,6 +628,8 @@ int tds_node_main(int argc, char **argv)
 	size_t nschema;
 	const tds_conf_key *schema = tds_node_config_schema(&nschema);
 	node n = {0};
+	pthread_mutex_init(&n.stop_lock, NULL);
+	pthread_cond_init(&n.stop_cond, NULL);
 	n.cfg = tds_config_new(schema, nschema);
 	char p[4096];
 	if (!n.cfg || tds_path_join(p, sizeof p, dir, "tds.conf") || tds_config_load_file(n.cfg, p) ||
