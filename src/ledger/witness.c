@@ -259,7 +259,9 @@ static int fetch_proof(const char *url, uint64_t m, uint64_t n, tds_ledger_proof
 	json_t *out = NULL;
 	int rc = tds_http_client_json(c, "GET", path, NULL, &status, &out);
 	tds_http_client_free(c);
-	if (!rc && status != 200)
+	if (!rc && status >= 400 && status < 500) /* the log refuses to prove a tree it signed */
+		rc = tds_error_set(TDS_ECRYPTO, "log_cannot_prove", "the log answered %ld to a consistency proof request", status);
+	else if (!rc && status != 200)
 		rc = tds_error_set(TDS_EIO, "log_unreachable", "the log answered %ld to a consistency proof request", status);
 	if (!rc)
 		rc = tds_ledger_proof_from_json(json_object_get(out, "proof"), p);
@@ -402,29 +404,29 @@ int tds_witness_cosign(tds_witness *w, const char *note, size_t len, uint64_t ol
 		rc = split_view(w, head.origin, &k, &head, note, len, "same size, different root");
 		goto done;
 	}
-	if (head.size > k.size) {
-		rc = tds_ledger_verify_consistency(tds_key_suite(k.key), k.size, head.size, k.root, head.root, proof->hash[0],
-						   proof->len);
-		if (rc && k.has_url) {
-			/* the relayed proof failed: ask the log itself; if it cannot prove it either, its two
-			 * signed heads are a fork */
+	if (head.size > k.size &&
+	    tds_ledger_verify_consistency(tds_key_suite(k.key), k.size, head.size, k.root, head.root, proof->hash[0],
+					  proof->len) != 0) {
+		/* the relayed proof failed: ask the log itself; a log that signed both heads but cannot
+		 * prove one extends the other has forked its view */
+		int frc = TDS_EIO;
+		if (k.has_url) {
 			tds_ledger_proof own;
-			tds_error_clear();
-			if (fetch_proof(k.url, k.size, head.size, &own) == 0) {
-				rc = tds_ledger_verify_consistency(tds_key_suite(k.key), k.size, head.size, k.root, head.root,
-								   own.hash[0], own.len);
-				if (rc == TDS_ECRYPTO || rc == TDS_EINVAL) {
-					rc = split_view(w, head.origin, &k, &head, note, len,
-							"the log cannot prove the new checkpoint consistent with the cosigned one");
-					goto done;
-				}
-			}
+			frc = fetch_proof(k.url, k.size, head.size, &own);
+			if (frc == 0)
+				frc = tds_ledger_verify_consistency(tds_key_suite(k.key), k.size, head.size, k.root,
+								    head.root, own.hash[0], own.len);
 		}
-		if (rc) {
-			if (tds_error_code() == TDS_ECRYPTO || tds_error_code() == TDS_EINVAL)
-				rc = tds_error_set(TDS_EUNPROC, "bad_consistency_proof",
-						   "the consistency proof from size %llu to %llu does not check",
-						   (unsigned long long)k.size, (unsigned long long)head.size);
+		if (frc == 0) {
+			tds_error_clear(); /* the log proved it: the relayed proof was merely wrong */
+		} else if (frc == TDS_ECRYPTO || frc == TDS_EINVAL) {
+			rc = split_view(w, head.origin, &k, &head, note, len,
+					"the log cannot prove the new checkpoint consistent with the cosigned one");
+			goto done;
+		} else {
+			rc = tds_error_set(TDS_EUNPROC, "bad_consistency_proof",
+					   "the consistency proof from size %llu to %llu does not check",
+					   (unsigned long long)k.size, (unsigned long long)head.size);
 			goto done;
 		}
 	}
