@@ -229,6 +229,28 @@ static int split_views_get(tds_req *req, tds_resp *resp)
 	return rc ? rc : tds_resp_json(resp, 200, out);
 }
 
+/* Crypto-shredding (retention): the payload's keys are destroyed, the tree stays intact. */
+static int shred(tds_req *req, tds_resp *resp)
+{
+	static const tds_json_field f[] = {{"reason", TDS_JSON_STRING, true, 512}};
+	tds_ledger *lg = ctx_of(req)->ledger;
+	json_t *body;
+	uint64_t index, committed, evidence;
+	int rc = parse_u64(tds_req_param(req, "index"), "index", &index);
+	if (rc || (rc = tds_req_json(req, f, TDS_ARRAY_LEN(f), false, &body)) || (rc = tds_ledger_size(lg, &committed, NULL)))
+		return rc;
+	const char *reason = tds_json_str(body, "reason", "");
+	if (strlen(reason) < 5)
+		return tds_error_set(TDS_EINVAL, "invalid_reason", "give the legal reason for erasure (at least 5 characters)");
+	if (index >= committed)
+		return tds_error_set(TDS_ENOTFOUND, "no_such_entry", "entry %llu does not exist", (unsigned long long)index);
+	tds_ledger_actor actor = {.account = req->principal->account_id, .org = req->principal->org_id};
+	if ((rc = tds_ledger_shred(lg, NULL, index, reason, &actor, &evidence)))
+		return rc;
+	return tds_resp_json(resp, 200, json_pack("{s:I, s:b, s:I}", "index", (json_int_t)index, "shredded", 1, "evidence",
+						  (json_int_t)evidence));
+}
+
 static int search(tds_req *req, tds_resp *resp)
 {
 	tds_ledger_query q = {.type = tds_req_query(req, "type"), .actor = tds_req_query(req, "actor"),
@@ -262,6 +284,8 @@ int tds_ledger_routes(tds_ledger_routes_ctx *c, tds_router *r)
 	     "Issue a checkpoint now and have the configured witnesses cosign it"},
 	    {"GET", "/api/v1/ledger/entries/{index}", AUDIT_ROLES | TDS_ROLE_NODE, entry_get,
 	     "One evidence entry (payload sealed) with its inclusion proof"},
+	    {"POST", "/api/v1/ledger/entries/{index}/shred", TDS_ROLE_ADMIN, shred,
+	     "Crypto-shred an entry's payload (lawful erasure); the hash chain stays intact and the act is evidenced"},
 	    {"GET", "/api/v1/ledger/proof/consistency", TDS_ROLES_PUBLIC, consistency_get,
 	     "Consistency proof between two tree sizes (query from, to)"},
 	    {"POST", "/api/v1/ledger/cosign", TDS_ROLES_PUBLIC, cosign,

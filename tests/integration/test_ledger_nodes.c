@@ -254,6 +254,31 @@ static void test_split_view_is_caught(void **state)
 	json_decref(out);
 }
 
+/* Lawful erasure: the payload's keys go, the entry and the tree stay, and the act is evidence. */
+static void test_shred_keeps_the_chain(void **state)
+{
+	(void)state;
+	json_t *out;
+	assert_int_equal(tn_json(con, "POST", "/api/v1/ledger/entries/0/shred", con_tok,
+				 "{\"reason\":\"PIPL art. 47 erasure request\"}", &out), 200);
+	json_int_t ev = json_integer_value(json_object_get(out, "evidence"));
+	json_decref(out);
+	assert_int_equal(tn_json(con, "GET", "/api/v1/ledger/entries/0", con_tok, NULL, &out), 200);
+	assert_true(json_is_true(json_object_get(json_object_get(out, "entry"), "payload_shredded")));
+	json_decref(out);
+	char path[64];
+	snprintf(path, sizeof path, "/api/v1/ledger/entries/%lld", (long long)ev);
+	assert_int_equal(tn_json(con, "GET", path, con_tok, NULL, &out), 200);
+	assert_string_equal(tds_json_str(json_object_get(out, "entry"), "type", ""), "ledger.payload_shredded");
+	json_decref(out);
+	/* witnesses still cosign: nothing hashed changed */
+	assert_int_equal(tn_json(con, "POST", "/api/v1/ledger/checkpoint", con_tok, "{}", &out), 200);
+	json_t *ws = json_object_get(out, "witnesses");
+	for (size_t i = 0; i < json_array_size(ws); i++)
+		assert_true(json_is_true(json_object_get(json_array_get(ws, i), "ok")));
+	json_decref(out);
+}
+
 static void test_witness_bad_input(void **state)
 {
 	(void)state;
@@ -291,6 +316,11 @@ static void test_witness_bad_input(void **state)
 			fail_msg("%s: status %ld, wanted 400", bad_paths[i], st);
 		json_decref(out);
 	}
+	assert_int_equal(tn_json(con, "POST", "/api/v1/ledger/entries/0/shred", con_tok, "{\"reason\":\"x\"}", &out), 400);
+	json_decref(out);
+	assert_int_equal(tn_json(con, "POST", "/api/v1/ledger/entries/999999/shred", con_tok,
+				 "{\"reason\":\"PIPL art. 47 erasure request\"}", &out), 404);
+	json_decref(out);
 	assert_int_equal(tn_json(con, "GET", "/api/v1/ledger/entries/999999", con_tok, NULL, &out), 404);
 	json_decref(out);
 	assert_int_equal(tn_json(con, "GET", "/api/v1/ledger/entries/0", NULL, NULL, &out), 401);
@@ -304,6 +334,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_witnessing_and_anchoring),
 	    cmocka_unit_test(test_split_view_is_caught),
+	    cmocka_unit_test(test_shred_keeps_the_chain),
 	    cmocka_unit_test(test_witness_bad_input),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
