@@ -9,6 +9,8 @@
 #include "ledger/ledger.h"
 
 #include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 
 /* Levels at and above this one of the committed tree are kept in memory (1 byte per leaf). */
 #define TL_CACHE_LEVEL 6
@@ -63,7 +65,7 @@ typedef struct tl_thread {
 	struct tl_thread *next, *prev;
 	tds_ledger *lg;
 	sqlite3 *db;
-	sqlite3_stmt *node_get, *size_get, *ins_entry, *ins_key, *ins_node;
+	sqlite3_stmt *node_get, *size_get, *ins_entry, *ins_key, *ins_node, *begin, *commit;
 } tl_thread;
 
 struct tds_ledger {
@@ -82,12 +84,16 @@ struct tds_ledger {
 	uint8_t frontier[TL_LEVELS][TDS_HASH_LEN]; /* [l] = node (l, (size>>l)-1) when bit l of size is set */
 	tl_hashvec cache[TL_LEVELS];               /* levels >= TL_CACHE_LEVEL: cache[l].n == size >> l */
 
-	/* group commit (qlock) */
-	pthread_mutex_t qlock;
-	pthread_cond_t qcond, dcond;
-	tl_request *qhead, *qtail;
-	bool stop, committer_started;
-	pthread_t committer;
+	/* group commit: a lock-free stack of requests, a semaphore that wakes the committer */
+	_Atomic(tl_request *) queue;
+	sem_t work;
+	atomic_bool stop, started;
+	pthread_mutex_t qlock; /* starting the committer */
+	bool committer_started;
+	pthread_t committer, checkpointer;
+	sem_t ckpt_work;
+	atomic_bool ckpt_pending;
+	tl_request **wakes; /* max_batch slots: the committer's scratch for wake-up trees */
 
 	/* per-thread statements (tlock) */
 	pthread_key_t tkey;

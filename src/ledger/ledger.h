@@ -113,6 +113,7 @@
 #define TDS_LEDGER_NOTE_SIGS_MAX 64   /* signature lines in a note (signed-note asks for >= 16) */
 #define TDS_LEDGER_SIG_MAX 96         /* bytes of a signature TDS makes (after the key id) */
 #define TDS_LEDGER_READER_NODE "node" /* the reader id of this node's own wrapped data keys */
+#define TDS_LEDGER_BATCH_MAX 65536    /* entries per tds_ledger_append_batch */
 
 /* ------------------------------------------------------------------------------------------------
  * Merkle tree: pure functions over hashes (RFC 9162 §2). No storage, no allocation.
@@ -300,6 +301,12 @@ typedef struct tds_ledger_entry_in {
  * its position in *index. On failure nothing of the batch is written and every caller of the batch
  * gets the error. TDS_EINVAL for a malformed entry ("invalid_entry", naming the field). */
 int tds_ledger_append(tds_ledger *lg, const tds_ledger_entry_in *e, uint64_t *index);
+
+/* Appends n entries (1..TDS_LEDGER_BATCH_MAX) durably in one go, with consecutive indexes from
+ * *first: the whole batch is prepared on the calling thread, then group-committed like
+ * tds_ledger_append (it may share its transaction with other callers' entries). All or nothing: a
+ * malformed entry fails the call before anything is queued ("batch entry 3: entry field 'type' …"). */
+int tds_ledger_append_batch(tds_ledger *lg, const tds_ledger_entry_in *e, size_t n, uint64_t *first);
 
 /* Appends inside the caller's open write transaction on `db` (from tds_store_tx: BEGIN IMMEDIATE),
  * so that a state change and its evidence commit together or not at all. *index is the entry's

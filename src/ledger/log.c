@@ -17,12 +17,14 @@
  */
 #include "ledger/internal.h"
 
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_BATCH 8192
 #define BULK_CHUNK 65536
+#define CKPT_FRAMES 1000 /* WAL frames that make the checkpointer run (SQLite's default threshold) */
 #define SEAL_VERSION 0x01
 #define PAYLOAD_AAD "tds-ledger-payload/v1"
 #define DK_AAD "tds-ledger-dk/v1\n"
@@ -339,8 +341,11 @@ static int prepare(tds_ledger *lg, const tds_ledger_entry_in *e, tl_prep *p)
 	}
 	if ((rc = tds_hash(lg->suite, pj.data, pj.len, ph)) || (rc = tds_random(rnd, klen + 2 * TDS_AEAD_NONCE_LEN)))
 		goto done;
-	for (int i = 0; i < TDS_HASH_LEN; i++)
-		snprintf(hex + 2 * i, 3, "%02x", ph[i]);
+	for (int i = 0; i < TDS_HASH_LEN; i++) {
+		hex[2 * i] = "0123456789abcdef"[ph[i] >> 4];
+		hex[2 * i + 1] = "0123456789abcdef"[ph[i] & 15];
+	}
+	hex[TDS_HASH_HEX_LEN] = 0;
 
 	/* head: {"actor":{…},"index":   tail: ,"payload_hash":…} */
 	tds_buf *b = &p->b;
@@ -399,7 +404,9 @@ static void thread_clear(tl_thread *t)
 	sqlite3_finalize(t->ins_entry);
 	sqlite3_finalize(t->ins_key);
 	sqlite3_finalize(t->ins_node);
-	t->node_get = t->size_get = t->ins_entry = t->ins_key = t->ins_node = NULL;
+	sqlite3_finalize(t->begin);
+	sqlite3_finalize(t->commit);
+	t->node_get = t->size_get = t->ins_entry = t->ins_key = t->ins_node = t->begin = t->commit = NULL;
 }
 
 static void thread_exit(void *arg)
@@ -596,7 +603,7 @@ static int sync_committed(tds_ledger *lg, tl_thread *th)
 {
 	if (!sqlite3_get_autocommit(th->db))
 		return 0;
-	uint64_t n;
+	uint64_t n = 0;
 	int rc = db_size(th, &n);
 	if (rc)
 		return rc;
@@ -682,6 +689,16 @@ static int push_leaf(tds_ledger *lg, tl_thread *th, tl_tree *t, const uint8_t h[
 	return 0;
 }
 
+static int put_u64(tds_buf *b, uint64_t v)
+{
+	char d[20];
+	size_t n = 0;
+	do
+		d[sizeof d - 1 - n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	return tds_buf_append(b, d + sizeof d - n, n);
+}
+
 /* Writes one prepared entry at index t->size (leaf is a scratch buffer). */
 static int write_entry(tds_ledger *lg, tl_thread *th, tl_tree *t, const tl_prep *p, tds_buf *leaf, tds_buf *recs)
 {
@@ -690,7 +707,7 @@ static int write_entry(tds_ledger *lg, tl_thread *th, tl_tree *t, const tl_prep 
 	int rc;
 	tds_buf_reset(leaf);
 	if ((rc = tds_buf_append(leaf, p->b.data, p->head_len)) ||
-	    (rc = tds_buf_printf(leaf, "%llu", (unsigned long long)idx)) ||
+	    (rc = put_u64(leaf, idx)) ||
 	    (rc = tds_buf_append(leaf, p->b.data + p->head_len, p->tail_len)) ||
 	    (rc = stmt(th, &th->ins_entry, SQL_INS_ENTRY)) || (rc = stmt(th, &th->ins_key, SQL_INS_KEY)))
 		return rc;
@@ -725,7 +742,7 @@ static int write_entry(tds_ledger *lg, tl_thread *th, tl_tree *t, const tl_prep 
  * size this connection sees, else the frontier read through the cache and the connection. */
 static int tree_start(tds_ledger *lg, tl_thread *th, bool committed_view, tl_tree *t)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int rc = db_size(th, &n);
 	if (rc)
 		return rc;
@@ -810,10 +827,13 @@ int tds_ledger_append_tx(tds_ledger *lg, sqlite3 *db, const tds_ledger_entry_in 
 
 struct tl_request {
 	tl_request *next;
-	tl_prep prep;
-	uint64_t index;
+	tl_request *wake[2]; /* callers of the same batch this one wakes (a binary tree of wake-ups) */
+	sem_t done;
+	tl_prep *preps; /* n prepared entries, appended with consecutive indexes */
+	size_t n;
+	tl_prep one;
+	uint64_t index; /* of the first */
 	int rc;
-	bool done;
 	char err_name[48];
 	char err_msg[512];
 };
@@ -829,7 +849,8 @@ static int commit_batch(tds_ledger *lg, tl_thread *th, tl_request *batch, tds_bu
 	uint64_t start = t.size;
 	for (tl_request *r = batch; r && !rc; r = r->next) {
 		r->index = t.size;
-		rc = write_entry(lg, th, &t, &r->prep, leaf, recs);
+		for (size_t i = 0; i < r->n && !rc; i++)
+			rc = write_entry(lg, th, &t, &r->preps[i], leaf, recs);
 	}
 	if (!rc)
 		rc = tds_store_exec(th->db, "COMMIT");
@@ -843,90 +864,210 @@ static int commit_batch(tds_ledger *lg, tl_thread *th, tl_request *batch, tds_bu
 	return 0;
 }
 
+/* WAL checkpoints off the commit path: the committer's connection does not checkpoint by itself
+ * (its WAL hook replaces SQLite's auto-checkpoint); once a commit leaves CKPT_FRAMES or more frames
+ * in the WAL, this thread copies them into the database with a PASSIVE checkpoint, on its own
+ * connection, while the committer goes on appending. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	tds_ledger *lg = arg;
+	(void)db;
+	(void)name;
+	if (frames >= CKPT_FRAMES && !atomic_exchange(&lg->ckpt_pending, true))
+		sem_post(&lg->ckpt_work);
+	return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+	tds_ledger *lg = arg;
+	pthread_setname_np(pthread_self(), "tds-ledger-ckpt");
+	sqlite3 *db = tds_store_conn(lg->store);
+	if (db && lg->nondurable)
+		tds_store_exec(db, "PRAGMA synchronous=OFF");
+	for (;;) {
+		while (sem_wait(&lg->ckpt_work) != 0)
+			; /* EINTR */
+		if (atomic_load(&lg->stop))
+			break;
+		if (db && sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK)
+			tds_log(TDS_LOG_WARN, "ledger_checkpoint_failed", "WAL checkpoint failed: %s", sqlite3_errmsg(db));
+		atomic_store(&lg->ckpt_pending, false);
+	}
+	return NULL;
+}
+
+/* Takes every queued request, oldest first. Callers push onto a lock-free stack (one atomic
+ * exchange-and-compare each); the committer takes the whole stack at once and reverses it. */
+static tl_request *take_all(tds_ledger *lg)
+{
+	tl_request *r = atomic_exchange(&lg->queue, NULL), *fifo = NULL;
+	while (r) {
+		tl_request *next = r->next;
+		r->next = fifo;
+		fifo = r;
+		r = next;
+	}
+	return fifo;
+}
+
+/* The committer: commits everything queued while the previous batch was being committed (at most
+ * max_batch entries per transaction, whole requests). Wake-ups form a binary tree: the committer
+ * wakes the batch's first caller, which wakes two more, each of which wakes two more…, so the
+ * wake-up system calls run on the callers' threads while the committer starts the next batch, and
+ * the last of n callers is awake after log2(n) hops. */
 static void *committer_main(void *arg)
 {
 	tds_ledger *lg = arg;
 	tds_buf leaf = TDS_BUF_INIT, recs = TDS_BUF_INIT;
+	tl_request *pending = NULL;
+	pthread_setname_np(pthread_self(), "tds-ledger");
 	tl_thread *th = thread_get(lg, NULL);
 	int setup = th ? 0 : tds_error_code();
 	if (!setup && lg->nondurable)
 		setup = tds_store_exec(th->db, "PRAGMA synchronous=OFF");
-	if (!setup && th)
+	if (!setup)
 		setup = tds_store_exec(th->db, "PRAGMA cache_size=-65536");
+	if (!setup)
+		sqlite3_wal_hook(th->db, wal_hook, lg);
 	char setup_name[48] = "", setup_msg[512] = "";
 	if (setup) {
 		snprintf(setup_name, sizeof setup_name, "%s", tds_error_name());
 		snprintf(setup_msg, sizeof setup_msg, "%s", tds_error_message());
 	}
 	for (;;) {
-		pthread_mutex_lock(&lg->qlock);
-		while (!lg->qhead && !lg->stop)
-			pthread_cond_wait(&lg->qcond, &lg->qlock);
-		if (!lg->qhead) {
-			pthread_mutex_unlock(&lg->qlock);
-			break;
+		if (!pending) {
+			while (sem_wait(&lg->work) != 0)
+				; /* EINTR */
+			pending = take_all(lg);
+			if (!pending) {
+				if (atomic_load(&lg->stop) && !atomic_load(&lg->queue))
+					break;
+				continue; /* a wake-up for requests an earlier take already got */
+			}
 		}
-		tl_request *batch = lg->qhead, *last = batch;
-		for (size_t n = 1; n < lg->max_batch && last->next; n++)
+		tl_request *batch = pending, *last = batch;
+		for (size_t n = batch->n; last->next && n + last->next->n <= lg->max_batch;) {
 			last = last->next;
-		lg->qhead = last->next;
-		if (!lg->qhead)
-			lg->qtail = NULL;
+			n += last->n;
+		}
+		pending = last->next;
 		last->next = NULL;
-		pthread_mutex_unlock(&lg->qlock);
 
 		int rc = setup ? setup : commit_batch(lg, th, batch, &leaf, &recs);
 		const char *name = setup ? setup_name : tds_error_name(), *msg = setup ? setup_msg : tds_error_message();
-		pthread_mutex_lock(&lg->qlock);
-		for (tl_request *r = batch, *next; r; r = next) {
-			next = r->next; /* r belongs to its caller once done is set */
+		size_t n = 0;
+		for (tl_request *r = batch; r; r = r->next) {
 			r->rc = rc;
 			if (rc) {
 				snprintf(r->err_name, sizeof r->err_name, "%s", name);
 				snprintf(r->err_msg, sizeof r->err_msg, "%s", msg);
 			}
-			r->done = true;
+			r->wake[0] = r->wake[1] = NULL;
+			lg->wakes[n++] = r;
 		}
-		pthread_cond_broadcast(&lg->dcond);
-		pthread_mutex_unlock(&lg->qlock);
+		for (size_t i = 1; i < n; i++) /* request i is woken by request (i-1)/2 */
+			lg->wakes[(i - 1) / 2]->wake[(i - 1) % 2] = lg->wakes[i];
+		sem_post(&batch->done); /* from here on the requests belong to their callers */
 		tds_error_clear();
+		if (!pending) { /* whatever arrived during the commit makes the next batch */
+			pending = take_all(lg);
+			if (!pending && atomic_load(&lg->stop))
+				break;
+		}
 	}
 	tds_buf_free(&leaf);
 	tds_buf_free(&recs);
 	return NULL;
 }
 
+static int start_committer(tds_ledger *lg)
+{
+	int rc = 0;
+	pthread_mutex_lock(&lg->qlock);
+	if (!lg->committer_started) {
+		if (pthread_create(&lg->checkpointer, NULL, checkpointer_main, lg) != 0) {
+			rc = tds_error_set(TDS_EIO, "thread_failed", "cannot start the ledger checkpointer thread");
+		} else if (pthread_create(&lg->committer, NULL, committer_main, lg) != 0) {
+			atomic_store(&lg->stop, true);
+			sem_post(&lg->ckpt_work);
+			pthread_join(lg->checkpointer, NULL);
+			atomic_store(&lg->stop, false);
+			rc = tds_error_set(TDS_EIO, "thread_failed", "cannot start the ledger committer thread");
+		} else {
+			lg->committer_started = true;
+		}
+	}
+	pthread_mutex_unlock(&lg->qlock);
+	return rc;
+}
+
+/* Queues a request and waits until its batch is committed (or failed). */
+static int submit(tds_ledger *lg, tl_request *r)
+{
+	int rc;
+	if (!atomic_load_explicit(&lg->started, memory_order_acquire)) {
+		if ((rc = start_committer(lg)))
+			return rc;
+		atomic_store_explicit(&lg->started, true, memory_order_release);
+	}
+	sem_init(&r->done, 0, 0);
+	tl_request *head = atomic_load(&lg->queue);
+	do
+		r->next = head;
+	while (!atomic_compare_exchange_weak(&lg->queue, &head, r));
+	if (!head) /* the stack was empty: the committer may be asleep */
+		sem_post(&lg->work);
+	while (sem_wait(&r->done) != 0)
+		; /* EINTR */
+	for (int i = 0; i < 2; i++)
+		if (r->wake[i])
+			sem_post(&r->wake[i]->done);
+	sem_destroy(&r->done);
+	if (r->rc)
+		return tds_error_set(r->rc, r->err_name[0] ? r->err_name : NULL, "%s", r->err_msg);
+	return 0;
+}
+
 int tds_ledger_append(tds_ledger *lg, const tds_ledger_entry_in *e, uint64_t *index)
 {
 	tl_request r;
 	memset(&r, 0, sizeof r);
-	int rc = prepare(lg, e, &r.prep);
+	int rc = prepare(lg, e, &r.one);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&lg->qlock);
-	if (!lg->committer_started) {
-		if (pthread_create(&lg->committer, NULL, committer_main, lg) != 0) {
-			pthread_mutex_unlock(&lg->qlock);
-			prep_free(&r.prep);
-			return tds_error_set(TDS_EIO, "thread_failed", "cannot start the ledger committer thread");
-		}
-		lg->committer_started = true;
-	}
-	if (lg->qtail)
-		lg->qtail->next = &r;
-	else
-		lg->qhead = &r;
-	lg->qtail = &r;
-	pthread_cond_signal(&lg->qcond);
-	while (!r.done)
-		pthread_cond_wait(&lg->dcond, &lg->qlock);
-	pthread_mutex_unlock(&lg->qlock);
-	prep_free(&r.prep);
-	if (r.rc)
-		return tds_error_set(r.rc, r.err_name[0] ? r.err_name : NULL, "%s", r.err_msg);
-	if (index)
+	r.preps = &r.one;
+	r.n = 1;
+	rc = submit(lg, &r);
+	prep_free(&r.one);
+	if (!rc && index)
 		*index = r.index;
-	return 0;
+	return rc;
+}
+
+int tds_ledger_append_batch(tds_ledger *lg, const tds_ledger_entry_in *e, size_t n, uint64_t *first)
+{
+	if (n == 0 || n > TDS_LEDGER_BATCH_MAX)
+		return tds_error_set(TDS_EINVAL, "invalid_batch", "a batch holds 1-%d entries, not %zu",
+				     TDS_LEDGER_BATCH_MAX, n);
+	tl_request r;
+	memset(&r, 0, sizeof r);
+	if (!(r.preps = calloc(n, sizeof *r.preps)))
+		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	r.n = n;
+	int rc = 0;
+	size_t ready = 0;
+	for (; ready < n && !rc; ready++)
+		if ((rc = prepare(lg, &e[ready], &r.preps[ready])))
+			tds_error_wrap("batch entry %zu: ", ready);
+	if (!rc)
+		rc = submit(lg, &r);
+	for (size_t i = 0; i < ready; i++)
+		prep_free(&r.preps[i]);
+	free(r.preps);
+	if (!rc && first)
+		*first = r.index;
+	return rc;
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -1048,7 +1189,7 @@ static int load_state(tds_ledger *lg)
 	tl_thread *th = thread_get(lg, NULL);
 	if (!th)
 		return tds_error_code();
-	uint64_t n;
+	uint64_t n = 0;
 	int rc = db_size(th, &n);
 	if (!rc && n > 0) {
 		pthread_mutex_lock(&lg->lock);
@@ -1088,17 +1229,22 @@ int tds_ledger_open(const tds_ledger_opts *o, tds_ledger **out)
 	lg->key = o->key;
 	lg->nondurable = o->nondurable;
 	lg->max_batch = o->max_batch ? o->max_batch : DEFAULT_BATCH;
+	if (!(lg->wakes = calloc(lg->max_batch, sizeof *lg->wakes))) {
+		free(lg);
+		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	}
 	pthread_mutex_init(&lg->lock, NULL);
 	pthread_mutex_init(&lg->qlock, NULL);
 	pthread_mutex_init(&lg->tlock, NULL);
-	pthread_cond_init(&lg->qcond, NULL);
-	pthread_cond_init(&lg->dcond, NULL);
+	sem_init(&lg->work, 0, 0);
+	sem_init(&lg->ckpt_work, 0, 0);
 	if (pthread_key_create(&lg->tkey, thread_exit) != 0) {
 		pthread_mutex_destroy(&lg->lock);
 		pthread_mutex_destroy(&lg->qlock);
 		pthread_mutex_destroy(&lg->tlock);
-		pthread_cond_destroy(&lg->qcond);
-		pthread_cond_destroy(&lg->dcond);
+		sem_destroy(&lg->work);
+		sem_destroy(&lg->ckpt_work);
+		free(lg->wakes);
 		free(lg);
 		return tds_error_set(TDS_EIO, NULL, "cannot create a thread key");
 	}
@@ -1127,12 +1273,15 @@ void tds_ledger_free(tds_ledger *lg)
 	if (!lg)
 		return;
 	pthread_mutex_lock(&lg->qlock);
-	lg->stop = true;
-	pthread_cond_signal(&lg->qcond);
+	atomic_store(&lg->stop, true);
 	bool started = lg->committer_started;
 	pthread_mutex_unlock(&lg->qlock);
-	if (started)
+	if (started) {
+		sem_post(&lg->work);
 		pthread_join(lg->committer, NULL);
+		sem_post(&lg->ckpt_work);
+		pthread_join(lg->checkpointer, NULL);
+	}
 	pthread_key_delete(lg->tkey);
 	pthread_mutex_lock(&lg->tlock);
 	for (tl_thread *t = lg->threads, *n; t; t = n) {
@@ -1144,12 +1293,13 @@ void tds_ledger_free(tds_ledger *lg)
 	pthread_mutex_unlock(&lg->tlock);
 	for (unsigned l = 0; l < TL_LEVELS; l++)
 		free(lg->cache[l].h);
+	free(lg->wakes);
 	memset(lg->kek, 0, sizeof lg->kek);
 	pthread_mutex_destroy(&lg->lock);
 	pthread_mutex_destroy(&lg->qlock);
 	pthread_mutex_destroy(&lg->tlock);
-	pthread_cond_destroy(&lg->qcond);
-	pthread_cond_destroy(&lg->dcond);
+	sem_destroy(&lg->work);
+	sem_destroy(&lg->ckpt_work);
 	free(lg);
 }
 
@@ -1204,36 +1354,59 @@ static tl_thread *reader_for(tds_ledger *lg, uint64_t size)
 	return th;
 }
 
-int tds_ledger_root(tds_ledger *lg, uint64_t size, uint8_t root[TDS_HASH_LEN])
+/* Node reads of one proof share one read transaction (one snapshot, one WAL read lock) when the
+ * connection is not already inside a transaction. */
+static bool read_begin(tl_thread *th)
+{
+	if (!sqlite3_get_autocommit(th->db) || stmt(th, &th->begin, "BEGIN") || stmt(th, &th->commit, "COMMIT"))
+		return false;
+	bool ok = sqlite3_step(th->begin) == SQLITE_DONE;
+	sqlite3_reset(th->begin);
+	return ok;
+}
+
+static void read_end(tl_thread *th, bool began)
+{
+	if (!began)
+		return;
+	sqlite3_step(th->commit); /* a read transaction: nothing to lose */
+	sqlite3_reset(th->commit);
+}
+
+typedef enum { Q_ROOT, Q_INCLUSION, Q_CONSISTENCY } query_kind;
+
+static int query(tds_ledger *lg, query_kind kind, uint64_t a, uint64_t size, tds_ledger_proof *p, uint8_t *root)
 {
 	tl_thread *th = reader_for(lg, size);
 	if (!th)
 		return tds_error_code();
 	tl_src src = {lg, th, false};
-	return tl_root(lg->suite, size, src_node, &src, root);
+	bool began = read_begin(th);
+	int rc = kind == Q_ROOT        ? tl_root(lg->suite, size, src_node, &src, root)
+		 : kind == Q_INCLUSION ? tl_inclusion(lg->suite, a, size, src_node, &src, p)
+				       : tl_consistency(lg->suite, a, size, src_node, &src, p);
+	read_end(th, began);
+	return rc;
+}
+
+int tds_ledger_root(tds_ledger *lg, uint64_t size, uint8_t root[TDS_HASH_LEN])
+{
+	return query(lg, Q_ROOT, 0, size, NULL, root);
 }
 
 int tds_ledger_inclusion_proof(tds_ledger *lg, uint64_t index, uint64_t size, tds_ledger_proof *out)
 {
 	out->len = 0;
-	tl_thread *th = reader_for(lg, size);
-	if (!th)
-		return tds_error_code();
 	if (index >= size)
 		return tds_error_set(TDS_EINVAL, "invalid_index", "entry %llu is not in a tree of size %llu",
 				     (unsigned long long)index, (unsigned long long)size);
-	tl_src src = {lg, th, false};
-	return tl_inclusion(lg->suite, index, size, src_node, &src, out);
+	return query(lg, Q_INCLUSION, index, size, out, NULL);
 }
 
 int tds_ledger_consistency_proof(tds_ledger *lg, uint64_t size1, uint64_t size2, tds_ledger_proof *out)
 {
 	out->len = 0;
-	tl_thread *th = reader_for(lg, size2);
-	if (!th)
-		return tds_error_code();
-	tl_src src = {lg, th, false};
-	return tl_consistency(lg->suite, size1, size2, src_node, &src, out);
+	return query(lg, Q_CONSISTENCY, size1, size2, out, NULL);
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -1298,7 +1471,7 @@ static int checkpoint_tx(sqlite3 *db, void *arg)
 	tl_thread *th = thread_get(lg, db);
 	if (!th)
 		return tds_error_code();
-	uint64_t n;
+	uint64_t n = 0;
 	if ((rc = db_size(th, &n)))
 		return rc;
 	pthread_mutex_lock(&lg->lock);

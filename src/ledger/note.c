@@ -104,8 +104,8 @@ static int sig_type(tds_ledger_sig_kind kind, tds_suite suite, const uint8_t **i
 
 int tds_ledger_key_id(const char *name, tds_ledger_sig_kind kind, const tds_key *key, uint32_t *id)
 {
-	const uint8_t *type;
-	size_t tlen;
+	const uint8_t *type = NULL;
+	size_t tlen = 0;
 	int rc;
 	if ((rc = check_name("key name", name)) || (rc = sig_type(kind, tds_key_suite(key), &type, &tlen)))
 		return rc;

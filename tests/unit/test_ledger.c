@@ -660,6 +660,11 @@ static void test_entry_format(void **state)
 		assert_int_equal(tds_ledger_append(f.lg, &bad[i], &idx), TDS_EINVAL);
 		assert_string_equal(tds_error_name(), "invalid_entry");
 	}
+	/* a batch is all or nothing */
+	tds_ledger_entry_in two[2] = {{.type = "identity.created"}, {.type = "Bad"}};
+	assert_int_equal(tds_ledger_append_batch(f.lg, two, 2, &idx), TDS_EINVAL);
+	assert_non_null(strstr(tds_error_message(), "batch entry 1"));
+	assert_int_equal(tds_ledger_append_batch(f.lg, two, 0, &idx), TDS_EINVAL);
 	json_t *real = json_real(1.5);
 	tds_ledger_entry_in e2 = {.type = "identity.created", .payload = real};
 	assert_int_equal(tds_ledger_append(f.lg, &e2, &idx), TDS_EINVAL);
@@ -672,29 +677,53 @@ static void test_entry_format(void **state)
 
 typedef struct worker {
 	fixture *f;
-	int count, failures;
+	int count, failures, batch;
 	uint64_t *indexes;
 } worker;
 
+/* Appends `count` entries, one per call or `batch` per tds_ledger_append_batch call. */
 static void *append_worker(void *arg)
 {
 	worker *w = arg;
-	for (int i = 0; i < w->count; i++)
-		if (append_one(w->f, i, &w->indexes[i]) != 0)
+	const char *subjects[] = {"res_01JAAAAAAAAAAAAAAAAAAAAAAA"};
+	for (int i = 0; i < w->count;) {
+		if (w->batch <= 1) {
+			if (append_one(w->f, i, &w->indexes[i]) != 0)
+				w->failures++;
+			i++;
+			continue;
+		}
+		tds_ledger_entry_in e[16];
+		json_t *pl[16];
+		int n = w->count - i < w->batch ? w->count - i : w->batch;
+		for (int k = 0; k < n; k++) {
+			pl[k] = payload_of(i + k);
+			e[k] = (tds_ledger_entry_in){.type = "metering.event_recorded", .actor = {.org = "org_01JORG"},
+						     .subjects = subjects, .nsubjects = 1, .payload = pl[k]};
+		}
+		uint64_t first;
+		if (tds_ledger_append_batch(w->f->lg, e, (size_t)n, &first) != 0)
 			w->failures++;
+		for (int k = 0; k < n; k++) {
+			w->indexes[i + k] = first + (uint64_t)k; /* consecutive within a call */
+			json_decref(pl[k]);
+		}
+		i += n;
+	}
 	return NULL;
 }
 
 static void group_commit(tds_suite s)
 {
 	enum { THREADS = 8, EACH = 300 };
+	static const int batch[THREADS] = {1, 1, 1, 1, 1, 16, 7, 3}; /* single and batched callers mixed */
 	fixture f;
 	fx_init(&f, s);
 	pthread_t t[THREADS];
 	worker w[THREADS];
 	uint64_t *idx = calloc(THREADS * EACH, sizeof *idx);
 	for (int i = 0; i < THREADS; i++) {
-		w[i] = (worker){&f, EACH, 0, idx + i * EACH};
+		w[i] = (worker){&f, EACH, 0, batch[i], idx + i * EACH};
 		assert_int_equal(pthread_create(&t[i], NULL, append_worker, &w[i]), 0);
 	}
 	for (int i = 0; i < THREADS; i++) {
@@ -703,7 +732,10 @@ static void group_commit(tds_suite s)
 		for (int k = 1; k < EACH; k++) /* each caller's entries in its order */
 			assert_true(w[i].indexes[k] > w[i].indexes[k - 1]);
 	}
-	/* every index exactly once: 0 .. THREADS*EACH-1 */
+	/* every index exactly once: 0 .. THREADS*EACH-1; a batch's entries are consecutive */
+	for (int k = 1; k < EACH; k++)
+		if (k % 16)
+			assert_int_equal(w[5].indexes[k], w[5].indexes[k - 1] + 1);
 	char *seen = calloc(THREADS * EACH, 1);
 	for (int i = 0; i < THREADS * EACH; i++) {
 		assert_true(idx[i] < THREADS * EACH);
