@@ -55,7 +55,8 @@
  * Every entry point that needs the libraries calls tds_crypto_init itself (accessors of objects that
  * already exist do not need to); calling it early only moves the (small) one-time cost.
  *
- * Not here: TLS, X.509 certificate handling, request signing (http), node certificates (identity),
+ * Not here: TLS, X.509 certificate handling, request signing (http), the identity
+ * tables that keep node certificates and revocations (identity),
  * PSI primitives (privacy, on libsodium's ristretto255). Secrets handled here are wiped (OPENSSL_cleanse)
  * from the buffers this module owns; buffers the caller owns are the caller's to wipe.
  */
@@ -265,5 +266,115 @@ int tds_key_save_sealed(const tds_key *key, const uint8_t master[TDS_MASTER_KEY_
  * lets group or others access it; TDS_EIO when it cannot be read; TDS_EINVAL "invalid_key_file" when
  * it is not a sealed key file; TDS_ECRYPTO "decrypt_failed" for a wrong master key. */
 int tds_key_load_sealed(const char *path, const uint8_t master[TDS_MASTER_KEY_LEN], tds_key **out);
+
+/* ------------------------------------------------------------------------------------------------
+ * Node certificates (节点证书), DESIGN §2
+ *
+ * The operator binds a node to its organisation, role, endpoints, public key and hardware
+ * fingerprint with a statement signed by the operator's key. On the wire (and at rest) a
+ * certificate is one JSON object, written in canonical form by tds_cert_issue:
+ *
+ *   {"cert":{
+ *      "api_endpoint":"https://c1.example:8443",   http(s) URL, <= 256 bytes, no spaces
+ *      "data_endpoint":"https://c1.example:9443",  idem
+ *      "expires_at":"2027-01-01T00:00:00.000Z",    RFC 3339, after issued_at
+ *      "hw_fingerprint":"<64 lower-case hex>",      hash of the device's hardware description
+ *      "issued_at":"2026-01-01T00:00:00.000Z",
+ *      "issuer":"node_<ULID>",                      the operator node
+ *      "issuer_key_id":"<64 lower-case hex>",       tds_key_id of the operator key that signed
+ *      "key_alg":"sm2-sm3"|"ed25519",               the subject key's algorithm (tds_sig_alg)
+ *      "node_id":"node_<ULID>",
+ *      "org_id":"org_<ULID>",
+ *      "public_key":"<base64>",                     raw public key (SM2 65 bytes 04||x||y,
+ *                                                   Ed25519 32 bytes), standard padded base64
+ *      "role":"operator"|"connector",
+ *      "serial":"crt_<ULID>",
+ *      "type":"tds.node_cert",                      keeps this signature apart from every other
+ *      "version":1},                                statement the operator signs
+ *    "sig_alg":"sm2-sm3"|"ed25519",                 the issuer key's algorithm
+ *    "signature":"<base64>"}                        tds_sign(issuer, canonical JSON of "cert")
+ *
+ * The signature covers tds_json_canonical of the "cert" object as parsed, so whitespace and member
+ * order in transit do not matter; every member is ASCII, so NFC changes nothing. Either suite can
+ * issue for a key of either suite: both algorithms are named.
+ *
+ * Verification is strict: every member above is required and no other is accepted, ids must be
+ * well formed with their prefix (tds_id_valid), the input is at most TDS_CERT_MAX_LEN bytes. The
+ * validity window admits TDS_CERT_SKEW_MS of clock difference at both ends (a certificate is
+ * accepted while issued_at - skew <= now <= expires_at + skew), since issuer and verifier clocks are
+ * never exactly equal.
+ *
+ * Errors: TDS_EINVAL "invalid_certificate" (malformed: the message names the member),
+ * TDS_ETOOBIG "certificate_too_large", TDS_ECRYPTO "certificate_wrong_issuer" (issuer_key_id is not
+ * the given issuer key), "certificate_alg_mismatch" (sig_alg is not the issuer key's algorithm),
+ * "certificate_bad_signature"; TDS_EAUTH "certificate_expired", "certificate_not_yet_valid".
+ * ---------------------------------------------------------------------------------------------- */
+
+#define TDS_CERT_MAX_LEN 8192            /* bytes of certificate JSON accepted */
+#define TDS_CERT_URL_MAX 256             /* bytes of an endpoint URL */
+#define TDS_CERT_SKEW_MS (5 * 60 * 1000) /* clock difference admitted at both ends of the window */
+#define TDS_PUBLIC_KEY_RAW_MAX 65        /* SM2 04||x||y; Ed25519 is 32 */
+
+typedef enum { TDS_NODE_ROLE_OPERATOR = 1, TDS_NODE_ROLE_CONNECTOR = 2 } tds_node_role;
+
+/* A certificate's statement, plus what parsing learns. Plain data: no pointers, nothing to free. */
+typedef struct tds_node_cert {
+	char serial[TDS_ID_MAX];                  /* "crt_<ULID>" */
+	char node_id[TDS_ID_MAX];                 /* "node_<ULID>" */
+	char org_id[TDS_ID_MAX];                  /* "org_<ULID>" */
+	tds_node_role role;
+	char api_endpoint[TDS_CERT_URL_MAX + 1];  /* control plane (management API) */
+	char data_endpoint[TDS_CERT_URL_MAX + 1]; /* data plane */
+	tds_suite key_suite;                      /* subject key */
+	uint8_t public_key[TDS_PUBLIC_KEY_RAW_MAX];
+	size_t public_key_len;
+	char hw_fingerprint[TDS_HASH_HEX_LEN + 1]; /* 64 lower-case hex */
+	char issuer_node_id[TDS_ID_MAX];
+	char issuer_key_id[TDS_KEY_ID_LEN + 1];   /* empty: tds_cert_issue fills it */
+	int64_t issued_at_ms, expires_at_ms;
+	/* Filled by tds_cert_set_key and the parsers; ignored by tds_cert_issue. */
+	char key_id[TDS_KEY_ID_LEN + 1];          /* tds_key_id of the subject key */
+	tds_suite sig_suite;                      /* suite of the issuer's signature (parsers only) */
+} tds_node_cert;
+
+/* "operator" / "connector"; NULL for anything else. Static string. */
+const char *tds_node_role_name(tds_node_role role);
+
+/* Parses "operator" or "connector"; TDS_EINVAL "invalid_node_role" otherwise. */
+int tds_node_role_parse(const char *s, tds_node_role *out);
+
+/* Copies the subject key's suite, raw public key and key id into cert (private keys are fine: only
+ * the public half is taken). */
+int tds_cert_set_key(tds_node_cert *cert, const tds_key *subject);
+
+/* Signs the statement with the issuer's private key and appends the certificate JSON (canonical
+ * form) to out. The statement is validated exactly as tds_cert_parse_verify would: a certificate
+ * that issues always verifies (within its window). An empty cert->issuer_key_id is taken from the
+ * issuer key; a non-empty one must match it ("certificate_wrong_issuer"). TDS_EINVAL
+ * "no_private_key" for a public issuer key. out is unchanged on failure. */
+int tds_cert_issue(const tds_node_cert *cert, const tds_key *issuer, tds_buf *out);
+
+/* Parses a certificate without trusting it: structure, members and values are checked as strictly
+ * as by tds_cert_parse_verify, but neither the signature nor the time window. For reading which
+ * issuer key to verify with (issuer_key_id) and for display. *out is zeroed on failure. */
+int tds_cert_parse(const char *json, size_t len, tds_node_cert *out);
+
+/* Parses and verifies a certificate against the issuer's public key at time now_ms: strict
+ * structure, issuer_key_id == tds_key_id(issuer_pub), sig_alg == the issuer key's algorithm, a valid
+ * signature, and the validity window with TDS_CERT_SKEW_MS allowance. On success fills *out and, if
+ * subject_key is not NULL, sets *subject_key to the subject's public key (the caller frees it).
+ * On failure *out is zeroed and *subject_key is NULL. */
+int tds_cert_parse_verify(const char *json, size_t len, const tds_key *issuer_pub, int64_t now_ms,
+			  tds_node_cert *out, tds_key **subject_key);
+
+/* Hash of a certificate for caches and revocation lists: the suite hash (of sig_alg's suite) of the
+ * canonical JSON of the whole certificate, signature included, so equal certificates in any
+ * formatting hash alike and a re-signed certificate hashes differently. The input is parsed as by
+ * tds_cert_parse (not verified). */
+int tds_cert_hash(const char *json, size_t len, uint8_t out[TDS_HASH_LEN]);
+
+/* The statement of cert as a JSON object (new reference), members as in the "cert" object above;
+ * for APIs that show a certificate. NULL with the error set when cert does not validate. */
+json_t *tds_cert_statement_json(const tds_node_cert *cert);
 
 #endif
