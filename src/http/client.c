@@ -3,14 +3,18 @@
  * handle per tds_http_client (connections are kept alive between calls), bearer token, JSON in and
  * out, bounded responses (64 MiB), and the caller's request id forwarded as X-Request-Id.
  *
- * Not thread-safe per client: give each thread its own. Not for request signing (RFC 9421): a
- * caller that signs passes the signature headers in `headers`. Redirects are not followed, and only
- * http and https are spoken.
+ * Not thread-safe per client: give each thread its own. With a signer set
+ * (tds_http_client_set_signer) every request is signed per RFC 9421 (sign.c: Content-Digest,
+ * Signature-Input, Signature) over the exact URL sent; a caller that passes its own Signature header
+ * is left alone. Redirects are not followed, and only http and https are spoken.
  */
 #include "http/http.h"
 
+#include "crypto/crypto.h"
+
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -22,6 +26,8 @@ struct tds_http_client {
 	char *base;        /* without a trailing '/' */
 	long timeout_ms;
 	char *auth_header; /* "Authorization: Bearer …" or NULL */
+	const tds_key *sign_key; /* borrowed; NULL = requests are not signed */
+	char *sign_keyid;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -69,6 +75,7 @@ void tds_http_client_free(tds_http_client *c)
 	if (!c)
 		return;
 	clear_token(c);
+	free(c->sign_keyid);
 	curl_easy_cleanup(c->curl);
 	free(c->base);
 	free(c);
@@ -92,6 +99,52 @@ void tds_http_client_set_token(tds_http_client *c, const char *bearer)
 		return;
 	memcpy(c->auth_header, PREFIX, sizeof PREFIX - 1);
 	memcpy(c->auth_header + sizeof PREFIX - 1, bearer, n + 1);
+}
+
+int tds_http_client_set_signer(tds_http_client *c, const tds_key *key, const char *keyid)
+{
+	free(c->sign_keyid);
+	c->sign_keyid = NULL;
+	c->sign_key = NULL;
+	if (!key)
+		return 0;
+	if (!tds_key_has_private(key))
+		return tds_error_set(TDS_EINVAL, "no_private_key", "signing requests needs a private key");
+	size_t n = keyid ? strlen(keyid) : 0;
+	bool ok = n > 0 && n <= TDS_SIG_MAX_KEYID;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = keyid[i] >= 0x21 && keyid[i] <= 0x7e && keyid[i] != '"' && keyid[i] != '\\';
+	if (!ok)
+		return tds_error_set(TDS_EINVAL, "invalid_signature_request",
+				     "keyid must be 1-%d visible ASCII characters without quotes or backslashes",
+				     TDS_SIG_MAX_KEYID);
+	if (!(c->sign_keyid = strdup(keyid)))
+		return tds_error_set(TDS_ENOMEM, NULL, "out of memory setting a signer");
+	c->sign_key = key;
+	return 0;
+}
+
+/* Appends the signature headers for this request to the list (curl copies each string). */
+static int sign_into(tds_http_client *c, const char *method, const char *url, const void *body, size_t len,
+		     struct curl_slist **hl)
+{
+	tds_sig_headers sh;
+	int rc = tds_sig_sign(c->sign_key, c->sign_keyid, method, url, body, len, tds_now_ms(), &sh);
+	if (rc < 0)
+		return rc;
+	char line[sizeof sh.signature_input + 32];
+	struct curl_slist *t;
+	const char *names[3] = {"Content-Digest", "Signature-Input", "Signature"};
+	const char *values[3] = {sh.content_digest, sh.signature_input, sh.signature};
+	for (int i = 0; i < 3; i++) {
+		if (!values[i][0])
+			continue;
+		snprintf(line, sizeof line, "%s: %s", names[i], values[i]);
+		if (!(t = curl_slist_append(*hl, line)))
+			return tds_error_set(TDS_ENOMEM, NULL, "out of memory building request headers");
+		*hl = t;
+	}
+	return 0;
 }
 
 void tds_http_response_free(tds_http_response *resp)
@@ -214,6 +267,14 @@ int tds_http_client_do(tds_http_client *c, const char *method, const char *path,
 		curl_slist_free_all(hl);
 		tds_buf_free(&url);
 		return tds_error_set(TDS_ENOMEM, NULL, "out of memory building request headers");
+	}
+	if (c->sign_key && !has_header(headers, "Signature")) {
+		int rc = sign_into(c, method, url.data, body, body ? body_len : 0, &hl);
+		if (rc < 0) {
+			curl_slist_free_all(hl);
+			tds_buf_free(&url);
+			return rc;
+		}
 	}
 
 	sink k = {&resp->body, false, false};

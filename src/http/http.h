@@ -266,4 +266,162 @@ bool tds_http_response_header(const tds_http_response *resp, const char *name, c
 int tds_http_client_json(tds_http_client *c, const char *method, const char *path, const json_t *body,
 			 long *status, json_t **out);
 
+/* ------------------------------------------------------------------------------------------------
+ * Request signing (RFC 9421 HTTP Message Signatures, RFC 9530 Content-Digest), DESIGN §2
+ *
+ * Calls between nodes carry a signature by the calling node's key. What we send (sign.c):
+ *
+ *   Content-Digest: sha-256=:<base64 SHA-256 of the body>:          (only when there is a body)
+ *   Signature-Input: tds=("@method" "@target-uri" "content-digest");created=1767225600
+ *                    ;keyid="<key id>";alg="ed25519";nonce="<22 base64url chars, 16 random bytes>"
+ *   Signature: tds=:<base64 signature over the RFC 9421 §2.5 signature base>:
+ *
+ * - Label "tds". Components: "@method", "@target-uri", and "content-digest" when the request has a
+ *   body. Parameters in this order: created (Unix seconds), keyid, alg, nonce.
+ * - alg: "ed25519" is RFC 9421 §3.3.6 (Ed25519, RFC 8032, 64-byte signature). "sm2-sm3" is ours (not
+ *   in the IANA registry): SM2 signature with SM3 and the default user id 1234567812345678 (GB/T
+ *   32918), the signature encoded as DER SEQUENCE {r, s} as GM/T 0009 specifies (at most 72 bytes),
+ *   exactly what tds_sign makes. The alg must name the suite of the key the keyid resolves to.
+ * - keyid: 1-256 visible ASCII characters without '"' or '\'; its meaning belongs to the resolver.
+ *   TDS nodes send their key id (tds_key_id, 64 hex), which identity maps to a node certificate.
+ * - Content-Digest: we send sha-256; we accept sha-256 and sha-512 (RFC 9530 §5, the two
+ *   algorithms the registry marks active). Every sha-256/sha-512 member present must match the body
+ *   and at least one must be present; other algorithms are ignored (RFC 9530 §2 lets a recipient
+ *   ignore digests; a weak one alone never satisfies us).
+ * - @target-uri is scheme "://" authority request-target, with the scheme and host lower-cased and
+ *   a default port (80 for http, 443 for https) dropped on both sides; path and query are taken
+ *   byte for byte as sent (no percent-decoding, no dot-segment removal).
+ *
+ * Verification (tds_sig_verify, tds_http_verify_signature) refuses, all TDS_EAUTH unless noted:
+ *   malformed_signature     Signature/Signature-Input/a covered field unparseable (RFC 8941, only
+ *                           integers, strings, tokens, byte sequences and booleans; duplicate
+ *                           dictionary keys or parameters are errors), over TDS_SIG_MAX_FIELD
+ *                           bytes, a required parameter missing, a covered field absent
+ *   signature_label_missing no "tds" member in Signature-Input or Signature
+ *   unsupported_signature   a component, parameter or alg we do not implement
+ *   insufficient_coverage   "@method", "@target-uri" or (with a body) "content-digest" not covered
+ *   stale_signature         created older than the clock skew, or expires passed (an
+ *                           optional parameter we accept; it gets no skew: the signer chose it)
+ *   future_signature        created later than now + clock skew
+ *   malformed_digest        Content-Digest unparseable or without a sha-256/sha-512 member
+ *   digest_missing          a body without a Content-Digest field
+ *   digest_mismatch         Content-Digest does not match the body
+ *   unknown_key             the resolver does not know the keyid (other resolver errors pass through,
+ *                           e.g. identity's "certificate_revoked")
+ *   algorithm_mismatch      alg is not the algorithm of the resolved key
+ *   bad_signature           the signature does not verify
+ *   replayed_request        this (keyid, nonce) was accepted within the replay window
+ *   replay_cache_full       TDS_ELIMIT (429): the nonce cache holds its capacity of live entries;
+ *                           the request is refused rather than risk forgetting a nonce
+ * Checks run cheapest first; the nonce is recorded only after the signature verified, so forged
+ * requests cannot fill the cache.
+ *
+ * Clock skew: created must lie within [now - skew, now + skew] (default 300 s); a nonce is kept
+ * 2 x skew after it was accepted, which covers every moment its signature could still be fresh.
+ *
+ * Behind a proxy: the verifier rebuilds @target-uri from the scheme it is configured with (default
+ * "http": the server speaks plain HTTP) and the Host header. Behind a TLS-terminating reverse proxy,
+ * set opts.scheme = "https" and opts.authority = the public host[:port] callers use; the proxy must
+ * forward path and query unchanged. X-Forwarded-* headers are never trusted.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct tds_key tds_key; /* crypto/crypto.h */
+
+#define TDS_SIG_LABEL "tds"
+#define TDS_SIG_DEFAULT_SKEW_MS (300 * 1000)
+#define TDS_SIG_DEFAULT_REPLAY_CAPACITY 262144 /* live nonces; about 16 bytes x 2 each */
+#define TDS_SIG_MAX_FIELD 4096  /* bytes of Signature-Input, Signature or Content-Digest */
+#define TDS_SIG_MAX_KEYID 256
+#define TDS_SIG_MAX_COMPONENTS 16
+
+/* Values of the headers that sign one request ("" content_digest when there is no body). */
+typedef struct tds_sig_headers {
+	char content_digest[128];
+	char signature_input[1024];
+	char signature[160];
+} tds_sig_headers;
+
+/* A request as the verifier sees it. Field names are case-insensitive; a name given several times
+ * is combined in order with ", " (RFC 9110 §5.3). Nothing is copied. */
+typedef struct tds_sig_field {
+	const char *name, *value;
+} tds_sig_field;
+
+typedef struct tds_sig_message {
+	const char *method;      /* "POST" */
+	const char *scheme;      /* "http" or "https" */
+	const char *authority;   /* host[:port] as in the Host header */
+	const char *target;      /* request target as sent: "/path?query", raw */
+	const tds_sig_field *fields;
+	size_t nfields;
+	const void *body;        /* may be NULL when body_len is 0 */
+	size_t body_len;
+} tds_sig_message;
+
+/* Appends the RFC 9530 Content-Digest value for body ("sha-256=:…:"). */
+int tds_content_digest(const void *body, size_t len, tds_buf *out);
+
+/* Checks a Content-Digest field value against body (rules above). 0 on a match; TDS_EAUTH
+ * "malformed_digest" or "digest_mismatch" otherwise. */
+int tds_content_digest_check(const char *field, const void *body, size_t len);
+
+/* Signs a request to target_uri (absolute: "http://host:port/path?query", no fragment or userinfo)
+ * with key (private) under keyid at time now_ms, filling *out. A fresh random nonce every call.
+ * TDS_EINVAL "invalid_signature_request" for a bad method, URI or keyid. */
+int tds_sig_sign(const tds_key *key, const char *keyid, const char *method, const char *target_uri,
+		 const void *body, size_t body_len, int64_t now_ms, tds_sig_headers *out);
+
+/* Appends the RFC 9421 §2.5 signature base of the signature `label` of message m: its covered
+ * components from m's Signature-Input field, then "@signature-params". No policy: any supported
+ * component and parameter, no clock or replay check (for tests, tools and debugging). TDS_EAUTH
+ * with the names above when the field is missing or malformed. */
+int tds_sig_base(const tds_sig_message *m, const char *label, tds_buf *out);
+
+/* Resolves a keyid to a public key and the principal it speaks for. Return 0 with *key set (borrowed:
+ * it must stay valid until release(ctx, key), or for the resolver's life without a release) and
+ * *principal filled (strings from `arena` or longer-lived storage); TDS_ENOTFOUND for an unknown
+ * keyid; TDS_EAUTH with the error set to refuse a known one (revoked, expired certificate); any other
+ * code for a failure of its own. Called from several server threads at once. Cache parsed keys by
+ * keyid: parsing a PEM or a raw SM2 point per request costs more than the verify. */
+typedef int (*tds_sig_resolver)(void *ctx, const char *keyid, tds_arena *arena, const tds_key **key,
+				tds_principal *principal);
+typedef void (*tds_sig_release)(void *ctx, const tds_key *key);
+
+typedef struct tds_sig_verifier_opts {
+	tds_sig_resolver resolve; /* required */
+	tds_sig_release release;  /* optional */
+	void *ctx;                /* for both */
+	int64_t clock_skew_ms;    /* 0 = TDS_SIG_DEFAULT_SKEW_MS */
+	size_t replay_capacity;   /* live nonces kept at most; 0 = TDS_SIG_DEFAULT_REPLAY_CAPACITY */
+	const char *scheme;       /* tds_http_verify_signature: NULL = "http" */
+	const char *authority;    /* tds_http_verify_signature: NULL = the Host header */
+} tds_sig_verifier_opts;
+
+typedef struct tds_sig_verifier tds_sig_verifier;
+
+/* A verifier with its own nonce cache (strings in opts are copied). TDS_EINVAL for a missing
+ * resolver or a bad scheme/authority; TDS_ENOMEM. Thread-safe once made. */
+int tds_sig_verifier_new(const tds_sig_verifier_opts *opts, tds_sig_verifier **out);
+void tds_sig_verifier_free(tds_sig_verifier *v); /* NULL is fine */
+
+/* Verifies the "tds" signature of m at now_ms (rules above). Returns 0 with out->roles == 0 when m
+ * carries neither Signature nor Signature-Input; 0 with the resolver's principal plus
+ * TDS_ROLE_NODE (session_id defaults to the keyid) on success; a negative code with the error set
+ * otherwise. Temporary data and principal strings come from arena. */
+int tds_sig_verify(const tds_sig_verifier *v, const tds_sig_message *m, int64_t now_ms, tds_arena *arena,
+		   tds_principal *out);
+
+/* tds_sig_verify on a server request: method, Host (or opts.authority), the raw request target,
+ * every header field line and the body, at the wall clock. */
+int tds_http_verify_signature(tds_req *req, const tds_sig_verifier *v, tds_principal *out);
+
+/* tds_authenticator over tds_http_verify_signature (ctx = const tds_sig_verifier *), for a node's
+ * authenticator chain: a request without a signature yields no principal. */
+int tds_sig_http_auth(void *ctx, tds_req *req, tds_principal *out);
+
+/* Makes the client sign every request with key (borrowed: it must outlive the client or the next
+ * call here) under keyid (copied), unless the caller's headers already hold a Signature. NULL key
+ * stops signing. TDS_EINVAL for a public-only key or a bad keyid (then signing is off). */
+int tds_http_client_set_signer(tds_http_client *c, const tds_key *key, const char *keyid);
+
 #endif
