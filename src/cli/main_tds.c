@@ -16,6 +16,8 @@ static void usage(FILE *f)
 		   "  tds node init --role operator|connector --dir DIR [--suite gm|intl] [--name N]\n"
 		   "                [--operator URL] [--api-port P] [--data-port Q]\n"
 		   "  tds crypto (keygen|sign|verify|hash|encrypt|decrypt) --suite gm|intl …\n"
+		   "  tds ledger verify --dir DIR [--json]          recompute and check a node's whole ledger\n"
+		   "  tds bench ledger [--json] [--n N]              benchmarks (JSON metrics)\n"
 		   "  tds [--node URL] [--token TOKEN] <noun> <verb> … [--json]\n"
 		   "      verbs: health | login --username U [--password P] | logout | whoami | node info | routes\n             account (create --username U --password P [--role R]… | list | show ID | disable ID | enable ID)\n             apikey (create --name N [--role R]… [--expires-in-s S] | list | revoke ID)\n"
 		   "      TDS_NODE and TDS_TOKEN in the environment stand in for --node and --token.\n");
@@ -66,6 +68,10 @@ int main(int argc, char **argv)
 		return tds_cli_version(sub_argc, sub_argv);
 	if (strcmp(cmd, "crypto") == 0)
 		return tds_cli_crypto(sub_argc, sub_argv);
+	if (strcmp(cmd, "ledger") == 0 && sub_argc > 1 && strcmp(sub_argv[1], "verify") == 0)
+		return tds_cli_ledger(sub_argc, sub_argv);
+	if (strcmp(cmd, "bench") == 0)
+		return tds_cli_bench(sub_argc, sub_argv);
 	if (strcmp(cmd, "node") == 0 && sub_argc > 1 && strcmp(sub_argv[1], "init") == 0)
 		return tds_cli_node(sub_argc, sub_argv);
 	return tds_cli_api(node, token, sub_argc, sub_argv);
