@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
@@ -111,8 +112,9 @@ static int ledger_verify(const char *dir, bool json)
 	char root[TDS_HASH_HEX_LEN + 1];
 	to_hex(r.root, TDS_HASH_LEN, root);
 	if (json) {
-		json_t *o2 = json_pack("{s:b, s:I, s:I, s:s, s:f}", "ok", r.ok, "entries", (json_int_t)r.entries,
-				       "checkpoints", (json_int_t)r.checkpoints, "root", root, "seconds", secs);
+		json_t *o2 = json_pack("{s:b, s:I, s:I, s:s, s:I}", "ok", r.ok, "entries", (json_int_t)r.entries,
+				       "checkpoints", (json_int_t)r.checkpoints, "root", root, "elapsed_ms",
+				       (json_int_t)(secs * 1000));
 		if (r.ok)
 			json_object_set_new(o2, "first_error", json_null());
 		else
@@ -267,7 +269,10 @@ static void *append_main(void *arg)
 		size_t n = (size_t)(a->count - i < (uint64_t)a->batch ? a->count - i : (uint64_t)a->batch);
 		for (size_t k = 0; k < n; k++, i++) {
 			/* 256-byte payload: {"d":"<248 characters>"} in canonical form */
-			snprintf(data[k], sizeof data[k], "%0248llu", (unsigned long long)(i * 1000 + (uint64_t)a->id));
+			memset(data[k], '0', 248);
+			data[k][248] = 0;
+			for (uint64_t v = i * 1000 + (uint64_t)a->id, d = 247; v; v /= 10, d--)
+				data[k][d] = (char)('0' + v % 10);
 			snprintf(subj[k], sizeof subj[k], "res_01JBENCH%012llu", (unsigned long long)i);
 			subjects[k][0] = subj[k];
 			pl[k] = json_pack("{s:s}", "d", data[k]);
@@ -382,8 +387,15 @@ static json_t *machine(void)
 
 /* Appends n entries to a fresh ledger (durable or not) with the given callers; rate in *rate. When
  * keep is not NULL the node stays open for the caller (verification). */
+static double cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static int append_run(const bench_opts *o, const char *name, bool nondurable, int threads, int batch, uint64_t n,
-		      double *rate, bench_node *keep)
+		      double *rate, double *cpu_us, bench_node *keep)
 {
 	bench_node b;
 	int rc;
@@ -392,7 +404,9 @@ static int append_run(const bench_opts *o, const char *name, bool nondurable, in
 		bench_node_close(&b);
 		return rc;
 	}
+	double c0 = cpu_s();
 	*rate = bench_appends(b.lg, threads, batch, n);
+	*cpu_us = (cpu_s() - c0) * 1e6 / (double)n; /* process CPU (all threads, user + system) per entry */
 	if (*rate < 0) {
 		bench_node_close(&b);
 		return tds_error_code() ? tds_error_code() : TDS_EIO;
@@ -408,16 +422,17 @@ static int bench_ledger(const bench_opts *o)
 {
 	bench_node b;
 	double durable = 0, nondurable = 0, single_d = 0, single_nd = 0, verify_s = 0, build_s = 0;
+	double cpu_d = 0, cpu_nd = 0, cpu_sd = 0, cpu_snd = 0;
 	double p50 = 0, p99 = 0, v50 = 0, v99 = 0;
 	double *lat = NULL, *vlat = NULL;
 	uint64_t verified = 0;
 	int rc;
 
 	/* 1. appends: batched callers and single-entry callers, with and without fsync */
-	if ((rc = append_run(o, "durable", false, o->threads, o->batch, o->durable_n, &durable, NULL)) ||
-	    (rc = append_run(o, "durable-single", false, o->single_threads, 1, o->single_n, &single_d, NULL)) ||
-	    (rc = append_run(o, "nondurable-single", true, o->single_threads, 1, o->single_n, &single_nd, NULL)) ||
-	    (rc = append_run(o, "nondurable", true, o->threads, o->batch, o->verify_n, &nondurable, &b)))
+	if ((rc = append_run(o, "durable", false, o->threads, o->batch, o->durable_n, &durable, &cpu_d, NULL)) ||
+	    (rc = append_run(o, "durable-single", false, o->single_threads, 1, o->single_n, &single_d, &cpu_sd, NULL)) ||
+	    (rc = append_run(o, "nondurable-single", true, o->single_threads, 1, o->single_n, &single_nd, &cpu_snd, NULL)) ||
+	    (rc = append_run(o, "nondurable", true, o->threads, o->batch, o->verify_n, &nondurable, &cpu_nd, &b)))
 		goto fail;
 
 	/* 2. verification of the non-durable log (checkpointed first) */
@@ -518,6 +533,10 @@ static int bench_ledger(const bench_opts *o)
 	json_object_set_new(metrics, "inclusion_proof_p99_us", json_real(p99));
 	json_object_set_new(metrics, "inclusion_verify_p99_us", json_real(v99));
 	json_object_set_new(metrics, "tree_build_s", json_real(build_s));
+	json_object_set_new(metrics, "cpu_us_per_append_durable", json_real(cpu_d));
+	json_object_set_new(metrics, "cpu_us_per_append_nondurable", json_real(cpu_nd));
+	json_object_set_new(metrics, "cpu_us_per_append_durable_single", json_real(cpu_sd));
+	json_object_set_new(metrics, "cpu_us_per_append_nondurable_single", json_real(cpu_snd));
 	json_t *params = json_pack("{s:s, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:i}", "suite", tds_suite_name(o->suite),
 				   "threads", o->threads, "batch", o->batch, "single_threads", o->single_threads,
 				   "durable_entries", (json_int_t)o->durable_n, "single_entries", (json_int_t)o->single_n,
@@ -529,12 +548,12 @@ static int bench_ledger(const bench_opts *o)
 		print_json(out);
 	} else {
 		printf("账本基准 ledger benchmark (suite %s, 256-byte payloads)\n", tds_suite_name(o->suite));
-		printf("  durable appends       %9.0f /s  %d threads x %d entries per call, fsync per group commit\n",
-		       durable, o->threads, o->batch);
-		printf("  non-durable appends   %9.0f /s  same callers, synchronous=OFF (durable/non-durable %.2f)\n",
-		       nondurable, nondurable > 0 ? durable / nondurable : 0.0);
-		printf("  single-entry appends  %9.0f /s  durable, %9.0f /s non-durable (%d threads, 1 entry per call)\n",
-		       single_d, single_nd, o->single_threads);
+		printf("  durable appends       %9.0f /s  %d threads x %d entries per call, fsync per group commit "
+		       "(%.1f µs CPU each)\n", durable, o->threads, o->batch, cpu_d);
+		printf("  non-durable appends   %9.0f /s  same callers, synchronous=OFF (%.1f µs CPU each; durable/non-durable "
+		       "%.2f)\n", nondurable, cpu_nd, nondurable > 0 ? durable / nondurable : 0.0);
+		printf("  single-entry appends  %9.0f /s  durable (%.1f µs CPU), %.0f /s non-durable (%.1f µs CPU); %d threads, "
+		       "1 entry per call\n", single_d, cpu_sd, single_nd, cpu_snd, o->single_threads);
 		printf("  verify                %9.2f s   per million entries (%llu entries in %.2f s)\n", per_m,
 		       (unsigned long long)verified, verify_s);
 		printf("  inclusion proof       %9.1f µs  p50, %.1f µs p99, tree of %llu leaves (built in %.1f s)\n", p50,

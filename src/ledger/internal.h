@@ -90,10 +90,16 @@ struct tds_ledger {
 	atomic_bool stop, started;
 	pthread_mutex_t qlock; /* starting the committer */
 	bool committer_started;
-	pthread_t committer, checkpointer;
+	pthread_t committer, checkpointer, syncer;
 	sem_t ckpt_work;
 	atomic_bool ckpt_pending;
-	tl_request **wakes; /* max_batch slots: the committer's scratch for wake-up trees */
+	/* batches committed but not yet synced (slock); the syncer's WAL descriptor */
+	pthread_mutex_t slock;
+	pthread_cond_t scond;
+	tl_request *synced_head, *synced_tail;
+	bool sync_stop;
+	int wal_fd;
+	char wal_path[4096];
 
 	/* per-thread statements (tlock) */
 	pthread_key_t tkey;

@@ -88,8 +88,11 @@
  * name; a signature or proof that does not check is TDS_ECRYPTO ("bad_signature", "bad_proof");
  * database failures are TDS_EIO / TDS_ELIMIT from the store.
  *
- * Threads: a tds_ledger is thread-safe. Appends from many threads are batched by one committer
- * thread (group commit); proofs and reads run on the calling thread's store connection.
+ * Threads: a tds_ledger is thread-safe. The first tds_ledger_append starts two threads: the
+ * committer, which writes every queued entry of every caller in one transaction (group commit), and
+ * a checkpointer, which copies the WAL into the database (SQLite PASSIVE checkpoints) off the commit
+ * path. Appends inside a caller's transaction, proofs and reads run on the calling thread's store
+ * connection; each proof reads its nodes in one read transaction.
  */
 #ifndef TDS_LEDGER_H
 #define TDS_LEDGER_H

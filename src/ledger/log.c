@@ -17,10 +17,14 @@
  */
 #include "ledger/internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_BATCH 8192
 #define BULK_CHUNK 65536
@@ -289,7 +293,10 @@ static int dk_aad(const uint8_t hash[TDS_HASH_LEN], char aad[64])
 	return (int)(n + TDS_HASH_LEN);
 }
 
-static int prepare(tds_ledger *lg, const tds_ledger_entry_in *e, tl_prep *p)
+#define RND_LEN (TDS_AEAD_KEY_MAX + 2 * TDS_AEAD_NONCE_LEN) /* data key, payload nonce, wrap nonce */
+
+/* Validates and prepares one entry. rnd: RND_LEN fresh random bytes, used (and wiped) here. */
+static int prepare(tds_ledger *lg, const tds_ledger_entry_in *e, tl_prep *p, uint8_t *rnd)
 {
 	memset(p, 0, sizeof *p);
 	if (!lg->has_kek)
@@ -322,7 +329,7 @@ static int prepare(tds_ledger *lg, const tds_ledger_entry_in *e, tl_prep *p)
 
 	/* payload: canonical JSON, its hash, sealed under a fresh data key wrapped under the KEK */
 	tds_buf pj = TDS_BUF_INIT;
-	uint8_t ph[TDS_HASH_LEN], rnd[TDS_AEAD_KEY_MAX + 2 * TDS_AEAD_NONCE_LEN];
+	uint8_t ph[TDS_HASH_LEN];
 	size_t klen = tds_aead_key_len(lg->suite);
 	char hex[TDS_HASH_HEX_LEN + 1], aad[64];
 	int rc;
@@ -339,7 +346,8 @@ static int prepare(tds_ledger *lg, const tds_ledger_entry_in *e, tl_prep *p)
 				   "store large data elsewhere and put its hash in the payload", pj.len, TDS_LEDGER_PAYLOAD_MAX);
 		goto done;
 	}
-	if ((rc = tds_hash(lg->suite, pj.data, pj.len, ph)) || (rc = tds_random(rnd, klen + 2 * TDS_AEAD_NONCE_LEN)))
+	if ((rc = tds_hash(lg->suite, pj.data, pj.len, ph)) ||
+	    (rc = tds_buf_reserve(&p->b, 400 + TDS_LEDGER_ID_MAX * (3 + e->nsubjects) + pj.len + 2 * TDS_SEAL_OVERHEAD)))
 		goto done;
 	for (int i = 0; i < TDS_HASH_LEN; i++) {
 		hex[2 * i] = "0123456789abcdef"[ph[i] >> 4];
@@ -377,7 +385,7 @@ static int prepare(tds_ledger *lg, const tds_ledger_entry_in *e, tl_prep *p)
 		goto done;
 	p->wrapped_len = b->len - p->head_len - p->tail_len - p->payload_len;
 done:
-	memset(rnd, 0, sizeof rnd);
+	memset(rnd, 0, RND_LEN);
 	if (pj.data)
 		memset(pj.data, 0, pj.len);
 	tds_buf_free(&pj);
@@ -806,8 +814,9 @@ int tds_ledger_append_tx(tds_ledger *lg, sqlite3 *db, const tds_ledger_entry_in 
 	tl_prep p;
 	tl_tree t;
 	tds_buf leaf = TDS_BUF_INIT;
-	int rc = prepare(lg, e, &p);
-	if (rc)
+	uint8_t rnd[RND_LEN];
+	int rc = tds_random(rnd, sizeof rnd);
+	if (rc || (rc = prepare(lg, e, &p, rnd)))
 		return rc;
 	tl_thread *th = thread_get(lg, db);
 	if (!th)
@@ -890,8 +899,9 @@ static void *checkpointer_main(void *arg)
 			; /* EINTR */
 		if (atomic_load(&lg->stop))
 			break;
-		if (db && sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK)
-			tds_log(TDS_LOG_WARN, "ledger_checkpoint_failed", "WAL checkpoint failed: %s", sqlite3_errmsg(db));
+		int rc = db ? sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) : SQLITE_OK;
+		if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) /* busy: another connection is checkpointing */
+			tds_log(TDS_LOG_WARN, "ledger_wal_checkpoint_failed", "WAL checkpoint failed: %s", sqlite3_errmsg(db));
 		atomic_store(&lg->ckpt_pending, false);
 	}
 	return NULL;
@@ -911,21 +921,112 @@ static tl_request *take_all(tds_ledger *lg)
 	return fifo;
 }
 
+/* Hands a finished batch (or several: a list linked by next) to its callers: records the outcome,
+ * then wakes them as a binary tree — the first caller wakes two more, each of which wakes two
+ * more…, so the wake-up system calls run on the callers' threads and the last of n callers is awake
+ * after log2(n) hops. `slots` is scratch space for the tree. */
+static void finish(tl_request *list, int rc, const char *name, const char *msg, tl_request ***slots, size_t *cap)
+{
+	size_t n = 0;
+	for (tl_request *r = list; r; r = r->next, n++) {
+		r->rc = rc;
+		if (rc) {
+			snprintf(r->err_name, sizeof r->err_name, "%s", name);
+			snprintf(r->err_msg, sizeof r->err_msg, "%s", msg);
+		}
+		r->wake[0] = r->wake[1] = NULL;
+	}
+	if (!list)
+		return;
+	if (n > *cap) {
+		tl_request **p = realloc(*slots, n * sizeof *p);
+		if (p) {
+			*slots = p;
+			*cap = n;
+		}
+	}
+	if (n > *cap) { /* no memory for the tree: each caller wakes the next */
+		for (tl_request *r = list; r; r = r->next)
+			r->wake[0] = r->next;
+	} else {
+		size_t i = 0;
+		for (tl_request *r = list; r; r = r->next)
+			(*slots)[i++] = r;
+		for (i = 1; i < n; i++) /* request i is woken by request (i-1)/2 */
+			(*slots)[(i - 1) / 2]->wake[(i - 1) % 2] = (*slots)[i];
+	}
+	sem_post(&list->done); /* from here on the requests belong to their callers */
+}
+
+/* Durability, pipelined. The committer's connection commits with synchronous=NORMAL: COMMIT writes
+ * the WAL frames but does not wait for the disk. The syncer thread then calls fdatasync on the WAL
+ * file and only after it returns wakes the callers of every batch committed before that call began,
+ * so an append still returns only once its entry is on disk — but the committer writes the next
+ * batch while the disk syncs the last one, instead of idling through every fsync. fdatasync flushes
+ * the file's data whichever descriptor wrote it. Checkpoints and appends inside callers'
+ * transactions commit with synchronous=FULL on their own connections, which syncs the same WAL
+ * (everything before it included), so nothing signed or acknowledged can be lost. */
+static int wal_sync(tds_ledger *lg)
+{
+	struct stat a, b;
+	/* the WAL file exists while the committer's connection is open; reopen if it was replaced */
+	if (lg->wal_fd >= 0 && (fstat(lg->wal_fd, &a) != 0 || stat(lg->wal_path, &b) != 0 || a.st_ino != b.st_ino ||
+				a.st_dev != b.st_dev)) {
+		close(lg->wal_fd);
+		lg->wal_fd = -1;
+	}
+	if (lg->wal_fd < 0 && (lg->wal_fd = open(lg->wal_path, O_RDWR | O_CLOEXEC)) < 0)
+		return tds_error_set(TDS_EIO, "fsync_failed", "cannot open %s to make ledger entries durable: %s",
+				     lg->wal_path, strerror(errno));
+	if (fdatasync(lg->wal_fd) != 0)
+		return tds_error_set(TDS_EIO, "fsync_failed", "the entries were committed but could not be made "
+				     "durable: fdatasync(%s) failed: %s; the disk is failing", lg->wal_path, strerror(errno));
+	return 0;
+}
+
+static void *syncer_main(void *arg)
+{
+	tds_ledger *lg = arg;
+	tl_request **slots = NULL;
+	size_t cap = 0;
+	pthread_setname_np(pthread_self(), "tds-ledger-sync");
+	for (;;) {
+		pthread_mutex_lock(&lg->slock);
+		while (!lg->synced_head && !lg->sync_stop)
+			pthread_cond_wait(&lg->scond, &lg->slock);
+		tl_request *list = lg->synced_head;
+		lg->synced_head = lg->synced_tail = NULL;
+		bool stop = lg->sync_stop;
+		pthread_mutex_unlock(&lg->slock);
+		if (list) {
+			int rc = wal_sync(lg);
+			finish(list, rc, tds_error_name(), tds_error_message(), &slots, &cap);
+			tds_error_clear();
+		} else if (stop) {
+			break;
+		}
+	}
+	if (lg->wal_fd >= 0)
+		close(lg->wal_fd);
+	lg->wal_fd = -1;
+	free(slots);
+	return NULL;
+}
+
 /* The committer: commits everything queued while the previous batch was being committed (at most
- * max_batch entries per transaction, whole requests). Wake-ups form a binary tree: the committer
- * wakes the batch's first caller, which wakes two more, each of which wakes two more…, so the
- * wake-up system calls run on the callers' threads while the committer starts the next batch, and
- * the last of n callers is awake after log2(n) hops. */
+ * max_batch entries per transaction, whole requests), then hands the batch to the syncer (or, when
+ * nondurable, straight back to its callers). */
 static void *committer_main(void *arg)
 {
 	tds_ledger *lg = arg;
 	tds_buf leaf = TDS_BUF_INIT, recs = TDS_BUF_INIT;
-	tl_request *pending = NULL;
+	tl_request *pending = NULL, **slots = NULL;
+	size_t cap = 0;
 	pthread_setname_np(pthread_self(), "tds-ledger");
 	tl_thread *th = thread_get(lg, NULL);
 	int setup = th ? 0 : tds_error_code();
-	if (!setup && lg->nondurable)
-		setup = tds_store_exec(th->db, "PRAGMA synchronous=OFF");
+	if (!setup)
+		setup = tds_store_exec(th->db, lg->nondurable ? "PRAGMA synchronous=OFF" : "PRAGMA synchronous=NORMAL");
 	if (!setup)
 		setup = tds_store_exec(th->db, "PRAGMA cache_size=-65536");
 	if (!setup)
@@ -955,20 +1056,19 @@ static void *committer_main(void *arg)
 		last->next = NULL;
 
 		int rc = setup ? setup : commit_batch(lg, th, batch, &leaf, &recs);
-		const char *name = setup ? setup_name : tds_error_name(), *msg = setup ? setup_msg : tds_error_message();
-		size_t n = 0;
-		for (tl_request *r = batch; r; r = r->next) {
-			r->rc = rc;
-			if (rc) {
-				snprintf(r->err_name, sizeof r->err_name, "%s", name);
-				snprintf(r->err_msg, sizeof r->err_msg, "%s", msg);
-			}
-			r->wake[0] = r->wake[1] = NULL;
-			lg->wakes[n++] = r;
+		if (rc || lg->nondurable) {
+			finish(batch, rc, setup ? setup_name : tds_error_name(), setup ? setup_msg : tds_error_message(),
+			       &slots, &cap);
+		} else { /* committed: durable once the syncer's next fdatasync returns */
+			pthread_mutex_lock(&lg->slock);
+			if (lg->synced_tail)
+				lg->synced_tail->next = batch;
+			else
+				lg->synced_head = batch;
+			lg->synced_tail = last;
+			pthread_cond_signal(&lg->scond);
+			pthread_mutex_unlock(&lg->slock);
 		}
-		for (size_t i = 1; i < n; i++) /* request i is woken by request (i-1)/2 */
-			lg->wakes[(i - 1) / 2]->wake[(i - 1) % 2] = lg->wakes[i];
-		sem_post(&batch->done); /* from here on the requests belong to their callers */
 		tds_error_clear();
 		if (!pending) { /* whatever arrived during the commit makes the next batch */
 			pending = take_all(lg);
@@ -978,6 +1078,7 @@ static void *committer_main(void *arg)
 	}
 	tds_buf_free(&leaf);
 	tds_buf_free(&recs);
+	free(slots);
 	return NULL;
 }
 
@@ -986,16 +1087,25 @@ static int start_committer(tds_ledger *lg)
 	int rc = 0;
 	pthread_mutex_lock(&lg->qlock);
 	if (!lg->committer_started) {
-		if (pthread_create(&lg->checkpointer, NULL, checkpointer_main, lg) != 0) {
-			rc = tds_error_set(TDS_EIO, "thread_failed", "cannot start the ledger checkpointer thread");
-		} else if (pthread_create(&lg->committer, NULL, committer_main, lg) != 0) {
+		int started = 0;
+		if (pthread_create(&lg->checkpointer, NULL, checkpointer_main, lg) == 0 && ++started &&
+		    pthread_create(&lg->syncer, NULL, syncer_main, lg) == 0 && ++started &&
+		    pthread_create(&lg->committer, NULL, committer_main, lg) == 0) {
+			lg->committer_started = true;
+		} else {
+			pthread_mutex_lock(&lg->slock);
+			lg->sync_stop = true;
+			pthread_cond_signal(&lg->scond);
+			pthread_mutex_unlock(&lg->slock);
+			if (started == 2)
+				pthread_join(lg->syncer, NULL);
 			atomic_store(&lg->stop, true);
 			sem_post(&lg->ckpt_work);
-			pthread_join(lg->checkpointer, NULL);
+			if (started >= 1)
+				pthread_join(lg->checkpointer, NULL);
 			atomic_store(&lg->stop, false);
-			rc = tds_error_set(TDS_EIO, "thread_failed", "cannot start the ledger committer thread");
-		} else {
-			lg->committer_started = true;
+			lg->sync_stop = false;
+			rc = tds_error_set(TDS_EIO, "thread_failed", "cannot start the ledger's threads");
 		}
 	}
 	pthread_mutex_unlock(&lg->qlock);
@@ -1033,8 +1143,9 @@ int tds_ledger_append(tds_ledger *lg, const tds_ledger_entry_in *e, uint64_t *in
 {
 	tl_request r;
 	memset(&r, 0, sizeof r);
-	int rc = prepare(lg, e, &r.one);
-	if (rc)
+	uint8_t rnd[RND_LEN];
+	int rc = tds_random(rnd, sizeof rnd);
+	if (rc || (rc = prepare(lg, e, &r.one, rnd)))
 		return rc;
 	r.preps = &r.one;
 	r.n = 1;
@@ -1055,11 +1166,17 @@ int tds_ledger_append_batch(tds_ledger *lg, const tds_ledger_entry_in *e, size_t
 	if (!(r.preps = calloc(n, sizeof *r.preps)))
 		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
 	r.n = n;
+	enum { RND_CHUNK = 64 }; /* one call to the DRBG per 64 entries */
+	uint8_t rnd[RND_CHUNK * RND_LEN];
 	int rc = 0;
 	size_t ready = 0;
-	for (; ready < n && !rc; ready++)
-		if ((rc = prepare(lg, &e[ready], &r.preps[ready])))
+	for (; ready < n && !rc; ready++) {
+		if (ready % RND_CHUNK == 0 && (rc = tds_random(rnd, sizeof rnd)))
+			break;
+		if ((rc = prepare(lg, &e[ready], &r.preps[ready], rnd + ready % RND_CHUNK * RND_LEN)))
 			tds_error_wrap("batch entry %zu: ", ready);
+	}
+	memset(rnd, 0, sizeof rnd);
 	if (!rc)
 		rc = submit(lg, &r);
 	for (size_t i = 0; i < ready; i++)
@@ -1229,22 +1346,22 @@ int tds_ledger_open(const tds_ledger_opts *o, tds_ledger **out)
 	lg->key = o->key;
 	lg->nondurable = o->nondurable;
 	lg->max_batch = o->max_batch ? o->max_batch : DEFAULT_BATCH;
-	if (!(lg->wakes = calloc(lg->max_batch, sizeof *lg->wakes))) {
-		free(lg);
-		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
-	}
 	pthread_mutex_init(&lg->lock, NULL);
 	pthread_mutex_init(&lg->qlock, NULL);
 	pthread_mutex_init(&lg->tlock, NULL);
 	sem_init(&lg->work, 0, 0);
 	sem_init(&lg->ckpt_work, 0, 0);
+	pthread_mutex_init(&lg->slock, NULL);
+	pthread_cond_init(&lg->scond, NULL);
+	lg->wal_fd = -1;
 	if (pthread_key_create(&lg->tkey, thread_exit) != 0) {
 		pthread_mutex_destroy(&lg->lock);
 		pthread_mutex_destroy(&lg->qlock);
 		pthread_mutex_destroy(&lg->tlock);
 		sem_destroy(&lg->work);
 		sem_destroy(&lg->ckpt_work);
-		free(lg->wakes);
+		pthread_mutex_destroy(&lg->slock);
+		pthread_cond_destroy(&lg->scond);
 		free(lg);
 		return tds_error_set(TDS_EIO, NULL, "cannot create a thread key");
 	}
@@ -1252,6 +1369,11 @@ int tds_ledger_open(const tds_ledger_opts *o, tds_ledger **out)
 	if ((rc = tds_store_migrate(o->store, "ledger", MIGRATIONS, TDS_ARRAY_LEN(MIGRATIONS))) ||
 	    (rc = tds_store_tx(o->store, meta_tx, &m)))
 		goto fail;
+	const char *file = sqlite3_db_filename(tds_store_conn(o->store), "main");
+	if (!file || !*file || snprintf(lg->wal_path, sizeof lg->wal_path, "%s-wal", file) >= (int)sizeof lg->wal_path) {
+		rc = tds_error_set(TDS_EINVAL, "invalid_store", "the ledger needs an on-disk database in WAL mode");
+		goto fail;
+	}
 	if (o->master) {
 		size_t klen = tds_aead_key_len(o->suite);
 		if ((rc = tds_hkdf(o->suite, NULL, 0, o->master, TDS_MASTER_KEY_LEN, KEK_INFO, sizeof KEK_INFO - 1,
@@ -1278,7 +1400,12 @@ void tds_ledger_free(tds_ledger *lg)
 	pthread_mutex_unlock(&lg->qlock);
 	if (started) {
 		sem_post(&lg->work);
-		pthread_join(lg->committer, NULL);
+		pthread_join(lg->committer, NULL); /* answers or hands on every queued append first */
+		pthread_mutex_lock(&lg->slock);
+		lg->sync_stop = true;
+		pthread_cond_signal(&lg->scond);
+		pthread_mutex_unlock(&lg->slock);
+		pthread_join(lg->syncer, NULL);
 		sem_post(&lg->ckpt_work);
 		pthread_join(lg->checkpointer, NULL);
 	}
@@ -1293,13 +1420,14 @@ void tds_ledger_free(tds_ledger *lg)
 	pthread_mutex_unlock(&lg->tlock);
 	for (unsigned l = 0; l < TL_LEVELS; l++)
 		free(lg->cache[l].h);
-	free(lg->wakes);
 	memset(lg->kek, 0, sizeof lg->kek);
 	pthread_mutex_destroy(&lg->lock);
 	pthread_mutex_destroy(&lg->qlock);
 	pthread_mutex_destroy(&lg->tlock);
 	sem_destroy(&lg->work);
 	sem_destroy(&lg->ckpt_work);
+	pthread_mutex_destroy(&lg->slock);
+	pthread_cond_destroy(&lg->scond);
 	free(lg);
 }
 
