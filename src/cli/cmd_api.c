@@ -3,6 +3,11 @@
  * given by --node (or TDS_NODE) with the bearer token of --token (or TDS_TOKEN). With --json the
  * response body is printed as one JSON line; without it, indented. Exit 0 on a 2xx answer, 1 on any
  * other answer or a connection failure, 2 on bad usage.
+ *
+ * The identity verbs (org, person, role, qualification, member, whitelist, password, session) are a
+ * table (VERBS below): each names its method, a path with the positional ids it takes, the flags it
+ * accepts (--legal-rep becomes the JSON member legal_rep) and whether the flags go in the body or,
+ * for lists, the query string. Passwords may come from TDS_PASSWORD instead of --password.
  */
 #include "cli/cli.h"
 #include "http/http.h"
@@ -101,17 +106,22 @@ static int flags_to_body(int argc, char **argv, int start, call *c, const char *
 			if (!roles)
 				json_object_set_new(c->body, "roles", roles = json_array());
 			json_array_append_new(roles, json_string(v));
-		} else if (strcmp(name, "expires-in-s") == 0 || strcmp(name, "limit") == 0) {
+		} else if (strcmp(name, "expires-in-s") == 0 || strcmp(name, "limit") == 0 || strcmp(name, "level") == 0) {
 			char *end;
 			long long x = strtoll(v, &end, 10);
 			if (!*v || *end)
 				return tds_cli_usage("%s must be an integer", a);
-			json_object_set_new(c->body, strcmp(name, "limit") == 0 ? "limit" : "expires_in_s", json_integer(x));
+			json_object_set_new(c->body, strcmp(name, "expires-in-s") == 0 ? "expires_in_s" : name, json_integer(x));
 		} else {
 			json_t *s = json_string(v);
 			if (!s)
 				return tds_cli_usage("%s must be valid UTF-8", a);
-			json_object_set_new(c->body, name, s);
+			char key[64];
+			snprintf(key, sizeof key, "%s", name);
+			for (char *k = key; *k; k++)
+				if (*k == '-')
+					*k = '_';
+			json_object_set_new(c->body, key, s);
 		}
 	}
 	*positional = npos;
@@ -120,12 +130,157 @@ static int flags_to_body(int argc, char **argv, int start, call *c, const char *
 
 static bool is(const char *a, const char *b) { return a && strcmp(a, b) == 0; }
 
+/* ---- identity verbs ---- */
+
+static const char *const F_REGISTER_ORG[] = {"username", "password", "name", "type", NULL};
+static const char *const F_REGISTER_PERSON[] = {"username", "password", "display-name", NULL};
+static const char *const F_VERIFY_ORG[] = {"uscc", "legal-rep", "licence-hash", NULL};
+static const char *const F_VERIFY_PERSON[] = {"real-name", "id-number", NULL};
+static const char *const F_REVIEW[] = {"decision", "reason", NULL};
+static const char *const F_PAGE_STATUS[] = {"status", "limit", "cursor", NULL};
+static const char *const F_ROLE_LIST[] = {"status", "holder", "limit", "cursor", NULL};
+static const char *const F_QUAL_LIST[] = {"status", "org", "limit", "cursor", NULL};
+static const char *const F_PAGE[] = {"limit", "cursor", NULL};
+static const char *const F_APPLY[] = {"role", "justification", "service-type", NULL};
+static const char *const F_QUAL_ADD[] = {"type", "level", "name", "issuer", "cert-no", "valid-from", "valid-to", "doc-hash", NULL};
+static const char *const F_MEMBER_ADD[] = {"username", "password", "role", NULL};
+static const char *const F_PASSWORD[] = {"old-password", "new-password", NULL};
+static const char *const F_REASON[] = {"reason", NULL};
+
+typedef struct id_verb {
+	const char *noun, *verb, *method;
+	const char *path;           /* printf format with one %s per positional id */
+	int npos;                   /* positional ids */
+	const char *const *flags;   /* accepted flags, NULL = none */
+	bool query;                 /* flags go in the query string (lists) */
+	const char *default_decision; /* "approve" for role grant, else NULL */
+} id_verb;
+
+static const id_verb VERBS[] = {
+    {"org", "register", "POST", "/api/v1/orgs", 0, F_REGISTER_ORG, false, NULL},
+    {"org", "show", "GET", "/api/v1/orgs/%s", 1, NULL, false, NULL},
+    {"org", "list", "GET", "/api/v1/orgs", 0, F_PAGE_STATUS, true, NULL},
+    {"org", "verify", "POST", "/api/v1/orgs/%s/verification", 1, F_VERIFY_ORG, false, NULL},
+    {"org", "review", "POST", "/api/v1/orgs/%s/review", 1, F_REVIEW, false, NULL},
+    {"person", "register", "POST", "/api/v1/persons", 0, F_REGISTER_PERSON, false, NULL},
+    {"person", "show", "GET", "/api/v1/persons/%s", 1, NULL, false, NULL},
+    {"person", "list", "GET", "/api/v1/persons", 0, F_PAGE_STATUS, true, NULL},
+    {"person", "verify", "POST", "/api/v1/persons/%s/verification", 1, F_VERIFY_PERSON, false, NULL},
+    {"person", "review", "POST", "/api/v1/persons/%s/review", 1, F_REVIEW, false, NULL},
+    {"role", "apply", "POST", "/api/v1/role-applications", 0, F_APPLY, false, NULL},
+    {"role", "grant", "POST", "/api/v1/role-applications/%s/review", 1, F_REVIEW, false, "approve"},
+    {"role", "list", "GET", "/api/v1/role-applications", 0, F_ROLE_LIST, true, NULL},
+    {"role", "suspend", "POST", "/api/v1/orgs/%s/roles/%s/suspend", 2, F_REASON, false, NULL},
+    {"role", "restore", "POST", "/api/v1/orgs/%s/roles/%s/restore", 2, F_REASON, false, NULL},
+    {"qualification", "add", "POST", "/api/v1/orgs/%s/qualifications", 1, F_QUAL_ADD, false, NULL},
+    {"qualification", "review", "POST", "/api/v1/qualifications/%s/review", 1, F_REVIEW, false, NULL},
+    {"qualification", "list", "GET", "/api/v1/qualifications", 0, F_QUAL_LIST, true, NULL},
+    {"member", "add", "POST", "/api/v1/orgs/%s/members", 1, F_MEMBER_ADD, false, NULL},
+    {"member", "list", "GET", "/api/v1/orgs/%s/members", 1, F_PAGE, true, NULL},
+    {"member", "disable", "POST", "/api/v1/orgs/%s/members/%s/disable", 2, NULL, false, NULL},
+    {"member", "enable", "POST", "/api/v1/orgs/%s/members/%s/enable", 2, NULL, false, NULL},
+    {"whitelist", NULL, "GET", "/api/v1/whitelist", 0, F_PAGE, true, NULL},
+    {"password", "change", "POST", "/api/v1/me/password", 0, F_PASSWORD, false, NULL},
+    {"session", "list", "GET", "/api/v1/me/sessions", 0, NULL, false, NULL},
+    {"session", "revoke", "DELETE", "/api/v1/me/sessions/%s", 1, NULL, false, NULL},
+    {"me", NULL, "GET", "/api/v1/me", 0, NULL, false, NULL},
+};
+
+/* True for ids and role names that may go into a path as they are. */
+static bool path_safe(const char *s)
+{
+	if (!*s || strlen(s) > 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+/* Appends "name=value" to a query string, percent-encoding the value. */
+static void query_add(char *q, size_t cap, const char *name, const char *value)
+{
+	size_t n = strlen(q);
+	n += (size_t)snprintf(q + n, n < cap ? cap - n : 0, "%s%s=", strchr(q, '?') ? "&" : "?", name);
+	for (const unsigned char *v = (const unsigned char *)value; *v && n + 4 < cap; v++) {
+		if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') || (*v >= '0' && *v <= '9') || *v == '_' ||
+		    *v == '-' || *v == '.')
+			q[n++] = (char)*v;
+		else
+			n += (size_t)snprintf(q + n, cap - n, "%%%02X", *v);
+	}
+	q[n < cap ? n : cap - 1] = 0;
+}
+
+/* Runs one of VERBS; returns -1 when (noun, verb) is not in the table. */
+static int identity_verb(const char *node, const char *token, int argc, char **argv)
+{
+	const char *noun = argv[0], *vb = argc > 1 ? argv[1] : NULL;
+	const id_verb *v = NULL;
+	for (size_t i = 0; i < TDS_ARRAY_LEN(VERBS) && !v; i++)
+		if (is(noun, VERBS[i].noun) && (VERBS[i].verb ? is(vb, VERBS[i].verb) : true))
+			v = &VERBS[i];
+	if (!v)
+		return -1;
+	call c = {.method = v->method};
+	char *pos[2] = {0};
+	int npos = v->npos;
+	int rc = flags_to_body(argc, argv, v->verb ? 2 : 1, &c, v->flags, &npos, pos);
+	if (!rc && npos != v->npos)
+		rc = tds_cli_usage("%s %s: give %d id%s", noun, vb ? vb : "", v->npos, v->npos == 1 ? "" : "s");
+	for (int i = 0; !rc && i < npos; i++)
+		if (!path_safe(pos[i]))
+			rc = tds_cli_usage("'%s' is not an id", pos[i]);
+	if (rc) {
+		json_decref(c.body);
+		return rc;
+	}
+	snprintf(c.path, sizeof c.path, v->path, npos > 0 ? pos[0] : "", npos > 1 ? pos[1] : "");
+	json_t *roles = json_object_get(c.body, "roles");
+	if (v->flags == F_APPLY && roles) { /* one role per application */
+		if (json_array_size(roles) != 1) {
+			json_decref(c.body);
+			return tds_cli_usage("role apply: give exactly one --role");
+		}
+		json_object_set(c.body, "role", json_array_get(roles, 0));
+		json_object_del(c.body, "roles");
+	}
+	if (v->default_decision && !json_object_get(c.body, "decision"))
+		json_object_set_new(c.body, "decision", json_string(v->default_decision));
+	if (v->flags == F_REGISTER_ORG || v->flags == F_REGISTER_PERSON || v->flags == F_MEMBER_ADD) {
+		const char *pw = getenv("TDS_PASSWORD");
+		if (pw && !json_object_get(c.body, "password"))
+			json_object_set_new(c.body, "password", json_string(pw));
+	}
+	if (v->query) {
+		const char *key;
+		json_t *val;
+		json_object_foreach(c.body, key, val) {
+			char num[32];
+			const char *text = json_string_value(val);
+			if (json_is_integer(val)) {
+				snprintf(num, sizeof num, "%lld", (long long)json_integer_value(val));
+				text = num;
+			}
+			query_add(c.path, sizeof c.path, key, text ? text : "");
+		}
+	}
+	if (v->query || strcmp(v->method, "GET") == 0 || strcmp(v->method, "DELETE") == 0) {
+		json_decref(c.body);
+		c.body = NULL;
+	}
+	return run(node, token, &c);
+}
+
 int tds_cli_api(const char *node, const char *token, int argc, char **argv)
 {
 	call c = {.method = "GET"};
 	const char *noun = argv[0], *verb = argc > 1 ? argv[1] : NULL;
 	char *pos[2] = {0};
 	int npos = 0, rc = 0;
+	int id_rc = identity_verb(node, token, argc, argv);
+	if (id_rc >= 0)
+		return id_rc;
 	if (is(noun, "health")) {
 		snprintf(c.path, sizeof c.path, "/healthz");
 		npos = 0;

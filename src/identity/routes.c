@@ -53,6 +53,9 @@ static int guard(tds_req *req, tds_resp *resp)
 	if (r->kind == G_PRINCIPAL && (rc = need_principal(req)))
 		return rc;
 	if (r->kind == G_ACTION) {
+		const tds_identity_action *a = tds_identity_action_find(r->action);
+		if (a && a->scope != TDS_SCOPE_PUBLIC && (rc = need_principal(req)))
+			return rc; /* 401 before anything about the request is judged */
 		const char *holder = NULL;
 		if (r->holder_param) {
 			holder = tds_req_param(req, r->holder_param);
@@ -457,13 +460,15 @@ static int member_enable(tds_req *req, tds_resp *resp) { return member_set_disab
 
 static int member_restrict(tds_req *req, tds_resp *resp)
 {
-	static const tds_json_field f[] = {{"roles", TDS_JSON_ANY, true, 0}};
+	static const tds_json_field f[] = {{"roles", TDS_JSON_ANY, false, 0}};
 	json_t *body = NULL, *out = NULL;
 	tds_roles roles = 0;
 	int rc = tds_req_json(req, f, TDS_ARRAY_LEN(f), false, &body);
 	if (rc)
 		return rc;
 	json_t *arr = json_object_get(body, "roles");
+	if (!arr) /* null is meaningful here (no restriction), so it is told apart from absent */
+		return tds_error_set(TDS_EINVAL, "missing_field", "field 'roles' is required: an array of role names, or null");
 	if (!json_is_null(arr) && (rc = tds_roles_from_json(arr, &roles)))
 		return tds_error_wrap("field 'roles' (an array of role names, or null to lift the restriction): ");
 	rc = tds_identity_member_restrict(ident(req), req->principal, tds_req_param(req, "id"),
