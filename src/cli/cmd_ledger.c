@@ -20,7 +20,7 @@
 
 static int print_json(json_t *o)
 {
-	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 	if (!s)
 		return 1;
 	puts(s);
@@ -524,11 +524,11 @@ static int bench_ledger(const bench_opts *o)
 	lat = vlat = NULL;
 
 	double per_m = verify_s * 1e6 / (double)(verified ? verified : 1);
-	json_t *metrics = json_pack("{s:f, s:f, s:f, s:f, s:I, s:f}", "appends_per_s_durable", durable,
-				    "appends_per_s_nondurable", nondurable, "inclusion_proof_p50_us", p50,
+	json_t *metrics = json_pack("{s:I, s:I, s:f, s:f, s:I, s:f}", "appends_per_s_durable", (json_int_t)durable,
+				    "appends_per_s_nondurable", (json_int_t)nondurable, "inclusion_proof_p50_us", p50,
 				    "inclusion_verify_p50_us", v50, "tree_size", (json_int_t)size, "verify_1m_s", per_m);
-	json_object_set_new(metrics, "appends_per_s_durable_single", json_real(single_d));
-	json_object_set_new(metrics, "appends_per_s_nondurable_single", json_real(single_nd));
+	json_object_set_new(metrics, "appends_per_s_durable_single", json_integer((json_int_t)single_d));
+	json_object_set_new(metrics, "appends_per_s_nondurable_single", json_integer((json_int_t)single_nd));
 	json_object_set_new(metrics, "durable_over_nondurable", json_real(nondurable > 0 ? durable / nondurable : 0));
 	json_object_set_new(metrics, "inclusion_proof_p99_us", json_real(p99));
 	json_object_set_new(metrics, "inclusion_verify_p99_us", json_real(v99));

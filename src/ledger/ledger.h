@@ -88,11 +88,16 @@
  * name; a signature or proof that does not check is TDS_ECRYPTO ("bad_signature", "bad_proof");
  * database failures are TDS_EIO / TDS_ELIMIT from the store.
  *
- * Threads: a tds_ledger is thread-safe. The first tds_ledger_append starts two threads: the
- * committer, which writes every queued entry of every caller in one transaction (group commit), and
- * a checkpointer, which copies the WAL into the database (SQLite PASSIVE checkpoints) off the commit
- * path. Appends inside a caller's transaction, proofs and reads run on the calling thread's store
- * connection; each proof reads its nodes in one read transaction.
+ * Threads and durability: a tds_ledger is thread-safe. The first tds_ledger_append starts three
+ * threads: the committer writes every queued entry of every caller in one transaction (group
+ * commit, synchronous=NORMAL: the WAL is written, not yet synced); the syncer fdatasyncs the WAL and
+ * only then releases the callers of every batch committed before that call, so the disk syncs one
+ * batch while the committer writes the next; the checkpointer copies the WAL into the database
+ * (SQLite PASSIVE checkpoints) off the commit path. An append returns only once its entry is on disk.
+ * Readers may see an entry a few milliseconds before it is durable; a checkpoint commits with
+ * synchronous=FULL, which syncs the WAL up to and including it, so nothing a signed checkpoint
+ * covers can be lost by a power cut. Appends inside a caller's transaction, proofs and reads run on
+ * the calling thread's store connection; each proof reads its nodes in one read transaction.
  */
 #ifndef TDS_LEDGER_H
 #define TDS_LEDGER_H
@@ -299,10 +304,12 @@ typedef struct tds_ledger_entry_in {
 } tds_ledger_entry_in;
 
 /* Appends durably with group commit: the entry is prepared (payload sealed) on the calling thread,
- * then queued; one committer thread writes every queued entry in one BEGIN IMMEDIATE … COMMIT
- * (one fsync with synchronous=FULL). Returns once the batch holding this entry is committed, with
- * its position in *index. On failure nothing of the batch is written and every caller of the batch
- * gets the error. TDS_EINVAL for a malformed entry ("invalid_entry", naming the field). */
+ * then queued; the committer writes every queued entry in one BEGIN IMMEDIATE … COMMIT and the
+ * syncer makes the batch durable with one fdatasync (see Threads above). Returns once the entry is
+ * on disk, with its position in *index. When the transaction fails nothing of the batch is written
+ * and every caller of the batch gets the error; when the sync fails (TDS_EIO "fsync_failed", a
+ * failing disk) the entry is committed but may not survive a power cut. TDS_EINVAL for a malformed
+ * entry ("invalid_entry", naming the field). */
 int tds_ledger_append(tds_ledger *lg, const tds_ledger_entry_in *e, uint64_t *index);
 
 /* Appends n entries (1..TDS_LEDGER_BATCH_MAX) durably in one go, with consecutive indexes from
