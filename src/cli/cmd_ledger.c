@@ -154,8 +154,8 @@ int tds_cli_ledger(int argc, char **argv)
 			return tds_cli_usage("ledger verify: unexpected argument %s", argv[i]);
 	}
 	if (node)
-		return tds_cli_usage("ledger verify --node URL is not yet supported (it needs the ledger HTTP routes); "
-				     "verify a node directory with --dir DIR");
+		return tds_cli_usage("ledger verify --node URL is not yet supported; verify a node's directory with "
+				     "--dir DIR (on the node, or on a copy of tds.db and node.pub)");
 	if (!dir)
 		return tds_cli_usage("ledger verify: --dir DIR is required");
 	tds_log_set_level(TDS_LOG_WARN);
