@@ -1,7 +1,8 @@
 /*
  * http — the node's HTTP face: a server over libmicrohttpd (thread pool), a router with path
  * parameters and per-route roles, JSON request/response helpers, request ids, access log,
- * /healthz and /metrics (Prometheus text), and a client over libcurl.
+ * /healthz and /metrics (Prometheus text), a client over libcurl, and node-to-node request signing
+ * (RFC 9421 / RFC 9530, last section: signer, verifier for the authenticator chain, replay cache).
  *
  * It is not for domain logic: a module's routes.c registers handlers that translate a request into
  * calls on the module's header and the result into JSON, nothing more. Authentication is delegated:
@@ -416,7 +417,19 @@ int tds_sig_verify(const tds_sig_verifier *v, const tds_sig_message *m, int64_t 
 int tds_http_verify_signature(tds_req *req, const tds_sig_verifier *v, tds_principal *out);
 
 /* tds_authenticator over tds_http_verify_signature (ctx = const tds_sig_verifier *), for a node's
- * authenticator chain: a request without a signature yields no principal. */
+ * authenticator chain: a request without a signature yields no principal. A chain in the node:
+ *
+ *   static int node_auth(void *ctx, tds_req *req, tds_principal *out)
+ *   {
+ *           struct node *n = ctx;
+ *           int rc = tds_http_verify_signature(req, n->sig_verifier, out);
+ *           if (rc < 0 || out->roles)
+ *                   return rc;                    // refused, or a node
+ *           return tds_identity_http_auth(n->identity, req, out);   // bearer tokens
+ *   }
+ *
+ * The server calls the authenticator for every protected route (and whenever Authorization is
+ * sent), so signed calls to protected routes always pass through it. */
 int tds_sig_http_auth(void *ctx, tds_req *req, tds_principal *out);
 
 /* Makes the client sign every request with key (borrowed: it must outlive the client or the next

@@ -843,19 +843,20 @@ static int replay_init(replay_cache *c, size_t capacity)
 	return tds_random(c->salt, sizeof c->salt);
 }
 
-static uint64_t replay_tag(const replay_cache *c, const char *keyid, const char *nonce)
+/* 64 bits of SHA-256(salt || keyid || 0 || nonce); both strings were bounded by read_params. */
+static int replay_tag(const replay_cache *c, const char *keyid, const char *nonce, uint64_t *tag)
 {
-	uint8_t h[TDS_HASH_LEN];
-	tds_hash_ctx *x = tds_hash_new(TDS_SUITE_INTL);
-	bool ok = x && tds_hash_update(x, c->salt, sizeof c->salt) == 0 &&
-		  tds_hash_update(x, keyid, strlen(keyid) + 1) == 0 && tds_hash_update(x, nonce, strlen(nonce)) == 0 &&
-		  tds_hash_final(x, h) == 0;
-	tds_hash_free(x);
-	if (!ok) /* fall back to the one-shot hash; never happens in practice */
-		memset(h, 0, sizeof h);
-	uint64_t t;
-	memcpy(&t, h, sizeof t);
-	return t;
+	uint8_t msg[sizeof c->salt + TDS_SIG_MAX_KEYID + 1 + NONCE_MAX_CHARS], h[TDS_HASH_LEN];
+	size_t kl = strlen(keyid), nl = strlen(nonce);
+	if (kl > TDS_SIG_MAX_KEYID || nl > NONCE_MAX_CHARS)
+		return tds_error_set(TDS_EINTERNAL, "internal_error", "keyid or nonce longer than checked");
+	memcpy(msg, c->salt, sizeof c->salt);
+	memcpy(msg + sizeof c->salt, keyid, kl + 1);
+	memcpy(msg + sizeof c->salt + kl + 1, nonce, nl);
+	int rc = tds_hash(TDS_SUITE_INTL, msg, sizeof c->salt + kl + 1 + nl, h);
+	if (rc == 0)
+		memcpy(tag, h, sizeof *tag);
+	return rc;
 }
 
 /* Drops expired entries by rebuilding the table; records when the next one can expire. */
@@ -1157,8 +1158,11 @@ int tds_sig_verify(const tds_sig_verifier *v, const tds_sig_message *m, int64_t 
 	if (key && v->release)
 		v->release(v->ctx, key);
 	tds_buf_free(&base);
+	uint64_t tag = 0;
 	if (rc == 0)
-		rc = replay_insert(v->replay, replay_tag(v->replay, sp.keyid, sp.nonce), now_ms, 2 * v->skew_ms);
+		rc = replay_tag(v->replay, sp.keyid, sp.nonce, &tag);
+	if (rc == 0)
+		rc = replay_insert(v->replay, tag, now_ms, 2 * v->skew_ms);
 	if (rc < 0)
 		return rc;
 	*out = p;
