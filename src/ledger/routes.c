@@ -88,7 +88,7 @@ static int checkpoint_issue(tds_req *req, tds_resp *resp)
 static int entry_get(tds_req *req, tds_resp *resp)
 {
 	tds_ledger *lg = ctx_of(req)->ledger;
-	uint64_t index, size, committed;
+	uint64_t index = 0, size = 0, committed = 0;
 	int rc = parse_u64(tds_req_param(req, "index"), "index", &index);
 	if (rc || (rc = tds_ledger_size(lg, &committed, NULL)))
 		return rc;
@@ -137,7 +137,7 @@ static int entry_get(tds_req *req, tds_resp *resp)
 static int consistency_get(tds_req *req, tds_resp *resp)
 {
 	tds_ledger *lg = ctx_of(req)->ledger;
-	uint64_t from, to, committed;
+	uint64_t from = 0, to = 0, committed = 0;
 	tds_ledger_proof proof;
 	uint8_t r1[TDS_HASH_LEN], r2[TDS_HASH_LEN];
 	int rc;
@@ -235,7 +235,7 @@ static int shred(tds_req *req, tds_resp *resp)
 	static const tds_json_field f[] = {{"reason", TDS_JSON_STRING, true, 512}};
 	tds_ledger *lg = ctx_of(req)->ledger;
 	json_t *body;
-	uint64_t index, committed, evidence;
+	uint64_t index = 0, committed = 0, evidence = 0;
 	int rc = parse_u64(tds_req_param(req, "index"), "index", &index);
 	if (rc || (rc = tds_req_json(req, f, TDS_ARRAY_LEN(f), false, &body)) || (rc = tds_ledger_size(lg, &committed, NULL)))
 		return rc;
