@@ -4,6 +4,7 @@
  * figures; DESIGN §7 metric names). Not for the ledger's logic, which lives in src/ledger/.
  */
 #include "cli/cli.h"
+#include "http/http.h"
 #include "ledger/ledger.h"
 
 #include <errno.h>
@@ -137,11 +138,212 @@ static int ledger_verify(const char *dir, bool json)
 	return r.ok ? 0 : 1;
 }
 
+/* ---- tds ledger verify --node URL ----
+ * Fetches the node's checkpoint and checks its signature (with --key, or the key the node reports:
+ * trust on first use), streams every leaf of the checkpoint's tree, checks each leaf's index and
+ * recomputes the root. When the root differs, asks for each entry's inclusion proof against the
+ * signed root to name the first entry the node serves differently from what it signed. */
+
+typedef struct remote {
+	tds_http_client *c;
+	const char *url;
+} remote;
+
+static int get_json(remote *r, const char *path, json_t **out)
+{
+	long status = 0;
+	*out = NULL;
+	int rc = tds_http_client_json(r->c, "GET", path, NULL, &status, out);
+	if (rc)
+		return rc;
+	if (status != 200) {
+		json_t *err = json_object_get(*out, "error");
+		rc = tds_error_set(status == 401 || status == 403 ? TDS_EAUTH : TDS_EIO, tds_json_str(err, "code", "node_error"),
+				   "GET %s answered %ld: %s", path, status, tds_json_str(err, "message", "no message"));
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+/* Root of leaf hashes h[0..n) per RFC 9162: fold of the complete subtrees, right to left. */
+static int stream_root(tds_suite suite, const uint8_t (*h)[TDS_HASH_LEN], uint64_t n, uint8_t root[TDS_HASH_LEN])
+{
+	uint8_t stack[65][TDS_HASH_LEN];
+	int top = 0;
+	if (n == 0)
+		return tds_ledger_empty_root(suite, root);
+	for (uint64_t i = 0; i < n; i++) {
+		memcpy(stack[top++], h[i], TDS_HASH_LEN);
+		for (uint64_t k = i + 1; (k & 1) == 0; k >>= 1, top--) /* merge completed pairs */
+			tds_ledger_node_hash(suite, stack[top - 2], stack[top - 1], stack[top - 2]);
+	}
+	memcpy(root, stack[top - 1], TDS_HASH_LEN);
+	for (int j = top - 2; j >= 0; j--)
+		tds_ledger_node_hash(suite, stack[j], root, root);
+	return 0;
+}
+
+static int remote_verify(const char *url, const char *token, const char *key_file, bool json)
+{
+	remote r = {tds_http_client_new(url, 30000), url};
+	tds_key *key = NULL;
+	json_t *info = NULL, *cpj = NULL;
+	uint8_t (*leaves)[TDS_HASH_LEN] = NULL;
+	tds_ledger_head head;
+	int rc, result = 1;
+	bool pinned = key_file != NULL;
+	char origin[TDS_LEDGER_ORIGIN_MAX + 1], code[64] = "", reason[512] = "";
+	int64_t bad_index = -1;
+	uint64_t cosigs = 0;
+	if (!r.c)
+		return run_failed(json, "ledger verify");
+	if (token)
+		tds_http_client_set_token(r.c, token);
+	if ((rc = get_json(&r, "/api/v1/node", &info)))
+		goto failed;
+	snprintf(origin, sizeof origin, "tds.local/%s", tds_json_str(info, "node_id", ""));
+	if (key_file) {
+		tds_buf b = TDS_BUF_INIT;
+		rc = tds_file_read(key_file, 64 * 1024, &b);
+		if (!rc)
+			rc = tds_key_from_pem(b.data, b.len, &key);
+		tds_buf_free(&b);
+	} else {
+		const char *pem = tds_json_str(info, "public_key_pem", "");
+		rc = tds_key_from_pem(pem, strlen(pem), &key);
+	}
+	if (rc || (rc = get_json(&r, "/api/v1/ledger/checkpoint", &cpj)))
+		goto failed;
+	const char *note = tds_json_str(cpj, "note", "");
+	tds_ledger_note parsed;
+	if (tds_ledger_checkpoint_open(note, strlen(note), origin, key, &head, &parsed)) {
+		snprintf(code, sizeof code, "%s", tds_error_name());
+		snprintf(reason, sizeof reason, "checkpoint: %s", tds_error_message());
+		goto report;
+	}
+	cosigs = parsed.nsigs - 1;
+	if (head.size > (uint64_t)1 << 28) {
+		rc = tds_error_set(TDS_EUNPROC, "too_large", "remote verification handles up to 2^28 entries; verify on the node with --dir");
+		goto failed;
+	}
+	leaves = malloc((head.size ? head.size : 1) * sizeof *leaves);
+	if (!leaves) {
+		rc = tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+		goto failed;
+	}
+	tds_suite suite = tds_key_suite(key);
+	for (uint64_t i = 0; i < head.size;) {
+		char path[96];
+		json_t *page;
+		snprintf(path, sizeof path, "/api/v1/ledger/leaves?from=%llu&limit=1000", (unsigned long long)i);
+		if ((rc = get_json(&r, path, &page)))
+			goto failed;
+		json_t *arr = json_object_get(page, "leaves");
+		size_t n = json_array_size(arr);
+		if (n == 0) {
+			json_decref(page);
+			snprintf(code, sizeof code, "entry_missing");
+			snprintf(reason, sizeof reason, "the node serves no entry %llu but signed a tree of %llu",
+				 (unsigned long long)i, (unsigned long long)head.size);
+			bad_index = (int64_t)i;
+			goto report;
+		}
+		for (size_t k = 0; k < n && i < head.size; k++, i++) {
+			const char *b64 = json_string_value(json_array_get(arr, k));
+			tds_buf leaf = TDS_BUF_INIT;
+			json_t *lj = NULL;
+			bool ok = b64 && tds_b64_decode(b64, strlen(b64), &leaf) == 0 &&
+				  tds_json_parse(leaf.data, leaf.len, &lj) == 0 &&
+				  json_integer_value(json_object_get(lj, "index")) == (json_int_t)i &&
+				  json_is_integer(json_object_get(lj, "index"));
+			if (ok)
+				tds_ledger_leaf_hash(suite, leaf.data, leaf.len, leaves[i]);
+			json_decref(lj);
+			tds_buf_free(&leaf);
+			if (!ok) {
+				json_decref(page);
+				snprintf(code, sizeof code, "index_mismatch");
+				snprintf(reason, sizeof reason, "entry %llu is malformed or carries another index",
+					 (unsigned long long)i);
+				bad_index = (int64_t)i;
+				goto report;
+			}
+		}
+		json_decref(page);
+		if (!json) {
+			fprintf(stderr, "\r%llu / %llu", (unsigned long long)i, (unsigned long long)head.size);
+			fflush(stderr);
+		}
+	}
+	if (!json)
+		fprintf(stderr, "\n");
+	uint8_t root[TDS_HASH_LEN];
+	stream_root(suite, (const uint8_t(*)[TDS_HASH_LEN])leaves, head.size, root);
+	if (!tds_ct_equal(root, head.root, TDS_HASH_LEN)) {
+		snprintf(code, sizeof code, "root_mismatch");
+		snprintf(reason, sizeof reason, "the entries served do not hash to the signed root");
+		/* name the first entry whose served leaf is not in the signed tree */
+		for (uint64_t i = 0; i < head.size; i++) {
+			char path[96];
+			json_t *e;
+			tds_ledger_proof proof;
+			snprintf(path, sizeof path, "/api/v1/ledger/entries/%llu?size=%llu", (unsigned long long)i,
+				 (unsigned long long)head.size);
+			if (get_json(&r, path, &e))
+				break;
+			bool in = tds_ledger_proof_from_json(json_object_get(e, "proof"), &proof) == 0 &&
+				  tds_ledger_verify_inclusion(suite, i, head.size, leaves[i], proof.hash[0], proof.len,
+							      head.root) == 0;
+			json_decref(e);
+			if (!in) {
+				bad_index = (int64_t)i;
+				snprintf(reason, sizeof reason, "entry %llu as served is not the one the signed tree holds",
+					 (unsigned long long)i);
+				break;
+			}
+		}
+	} else {
+		result = 0;
+	}
+report:
+	if (json) {
+		char hex[TDS_HASH_HEX_LEN + 1];
+		to_hex(head.root, TDS_HASH_LEN, hex);
+		json_t *o = json_pack("{s:b, s:s, s:s, s:I, s:s, s:I, s:b}", "ok", result == 0, "node", url, "origin", origin,
+				      "entries", (json_int_t)head.size, "root", hex, "cosignatures", (json_int_t)cosigs,
+				      "key_pinned", pinned);
+		json_object_set_new(o, "first_error",
+				    result == 0 ? json_null()
+						: json_pack("{s:o, s:s, s:s}", "index",
+							    bad_index >= 0 ? json_integer(bad_index) : json_null(), "code", code,
+							    "reason", reason));
+		print_json(o);
+		json_decref(o);
+	} else if (result == 0) {
+		printf("账本校验通过 ledger verified: %llu entries of %s match its signed checkpoint (%llu cosignatures)%s\n",
+		       (unsigned long long)head.size, origin, (unsigned long long)cosigs,
+		       pinned ? "" : "; key taken from the node itself, pass --key node.pub to pin it");
+	} else {
+		printf("账本校验失败 ledger verification FAILED [%s]: %s\n", code, reason);
+	}
+	goto done;
+failed:
+	result = run_failed(json, "ledger verify");
+done:
+	free(leaves);
+	json_decref(info);
+	json_decref(cpj);
+	tds_key_free(key);
+	tds_http_client_free(r.c);
+	return result;
+}
+
 int tds_cli_ledger(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "verify") != 0)
 		return tds_cli_usage("ledger: expected `tds ledger verify (--dir DIR | --node URL) [--json]`");
-	const char *dir = NULL, *node = NULL;
+	const char *dir = NULL, *node = NULL, *token = getenv("TDS_TOKEN"), *key = NULL;
 	bool json = false;
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
@@ -150,16 +352,19 @@ int tds_cli_ledger(int argc, char **argv)
 			dir = argv[++i];
 		else if (strcmp(argv[i], "--node") == 0 && i + 1 < argc)
 			node = argv[++i];
+		else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc)
+			token = argv[++i];
+		else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+			key = argv[++i];
 		else
 			return tds_cli_usage("ledger verify: unexpected argument %s", argv[i]);
 	}
-	if (node)
-		return tds_cli_usage("ledger verify --node URL is not yet supported; verify a node's directory with "
-				     "--dir DIR (on the node, or on a copy of tds.db and node.pub)");
-	if (!dir)
-		return tds_cli_usage("ledger verify: --dir DIR is required");
+	if (!dir && !node)
+		node = getenv("TDS_NODE");
+	if ((dir && node) || (!dir && !node))
+		return tds_cli_usage("ledger verify: give exactly one of --dir DIR or --node URL");
 	tds_log_set_level(TDS_LOG_WARN);
-	return ledger_verify(dir, json);
+	return dir ? ledger_verify(dir, json) : remote_verify(node, token, key, json);
 }
 
 /* ------------------------------------------------------------------------------------------------

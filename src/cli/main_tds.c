@@ -16,7 +16,8 @@ static void usage(FILE *f)
 		   "  tds node init --role operator|connector --dir DIR [--suite gm|intl] [--name N]\n"
 		   "                [--operator URL] [--api-port P] [--data-port Q]\n"
 		   "  tds crypto (keygen|sign|verify|hash|encrypt|decrypt) --suite gm|intl …\n"
-		   "  tds ledger verify --dir DIR [--json]          recompute and check a node's whole ledger\n"
+		   "  tds ledger verify (--dir DIR | --node URL [--token T] [--key node.pub]) [--json]\n"
+		   "                                                recompute and check a node's whole ledger\n"
 		   "  tds bench ledger [--json] [--n N]              benchmarks (JSON metrics)\n"
 		   "  tds [--node URL] [--token TOKEN] <noun> <verb> … [--json]\n"
 		   "      verbs: health | login --username U [--password P] | logout | whoami | node info | routes\n             account (create --username U --password P [--role R]… | list | show ID | disable ID | enable ID)\n             apikey (create --name N [--role R]… [--expires-in-s S] | list | revoke ID)\n"
@@ -57,6 +58,11 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* subcommands that take --node/--token themselves fall back to the environment */
+	if (node)
+		setenv("TDS_NODE", node, 1);
+	if (token)
+		setenv("TDS_TOKEN", token, 1);
 	const char *cmd = argv[i];
 	int sub_argc = argc - i;
 	char **sub_argv = argv + i;

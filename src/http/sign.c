@@ -724,7 +724,7 @@ int tds_sig_base(const tds_sig_message *m, const char *label, tds_buf *out)
 	if (!m || !label || !out)
 		return tds_error_set(TDS_EINVAL, "invalid_signature_request", "message, label and output are required");
 	tds_arena *a = tds_arena_new(0);
-	const char *scheme, *authority;
+	const char *scheme = NULL, *authority = NULL;
 	const sf_member *in;
 	tds_buf b = TDS_BUF_INIT;
 	int rc = check_message(m, a, &scheme, &authority);
@@ -1126,7 +1126,7 @@ int tds_sig_verify(const tds_sig_verifier *v, const tds_sig_message *m, int64_t 
 		return 0;
 	const sf_member *in, *sig;
 	sig_params sp;
-	const char *scheme, *authority;
+	const char *scheme = NULL, *authority = NULL;
 	int rc = precheck(v, m, now_ms, arena, &in, &sig, &sp, &scheme, &authority);
 	if (rc < 0)
 		return rc;
@@ -1251,7 +1251,7 @@ int tds_sig_sign(const tds_key *key, const char *keyid, const char *method, cons
 		return bad_request("target URI must be absolute: http(s)://host[:port]/path");
 	tds_arena *a = tds_arena_new(0);
 	tds_buf si = TDS_BUF_INIT, cd = TDS_BUF_INIT, base = TDS_BUF_INIT, sig = TDS_BUF_INIT, sv = TDS_BUF_INIT;
-	const char *scheme, *auth_raw = sep + 3, *authority;
+	const char *scheme = NULL, *auth_raw = sep + 3, *authority = NULL;
 	const char *slash = strchr(auth_raw, '/'), *q = strchr(auth_raw, '?');
 	const char *auth_end = slash && (!q || slash < q) ? slash : q ? q : auth_raw + strlen(auth_raw);
 	const char *target = *auth_end == '/' ? auth_end : tds_arena_printf(a, "/%s", auth_end);

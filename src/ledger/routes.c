@@ -134,6 +134,38 @@ static int entry_get(tds_req *req, tds_resp *resp)
 	return rc;
 }
 
+/* Raw leaf bytes of a range, so that a remote verifier can recompute the tree (tds ledger verify --node). */
+static int leaves_get(tds_req *req, tds_resp *resp)
+{
+	tds_ledger *lg = ctx_of(req)->ledger;
+	uint64_t from = 0, committed = 0;
+	int limit;
+	const char *cursor;
+	int rc = parse_u64(tds_req_query(req, "from"), "from", &from);
+	if (rc || (rc = tds_req_page(req, 1000, 1000, &limit, &cursor)) || (rc = tds_ledger_size(lg, &committed, NULL)))
+		return rc;
+	if (cursor)
+		return tds_error_set(TDS_EINVAL, "invalid_cursor", "this list pages with from=, not cursor=");
+	if (from > committed)
+		return tds_error_set(TDS_EINVAL, "invalid_size", "from must be at most %llu", (unsigned long long)committed);
+	json_t *items = json_array();
+	tds_buf b = TDS_BUF_INIT;
+	for (uint64_t i = from; i < committed && i < from + (uint64_t)limit && !rc; i++) {
+		tds_ledger_entry e = {.leaf = TDS_BUF_INIT, .payload_sealed = TDS_BUF_INIT};
+		tds_buf_reset(&b);
+		if (!(rc = tds_ledger_entry_get(lg, i, &e)) && !(rc = tds_b64_encode(e.leaf.data, e.leaf.len, &b)))
+			json_array_append_new(items, json_string(b.data));
+		tds_ledger_entry_release(&e);
+	}
+	tds_buf_free(&b);
+	if (rc) {
+		json_decref(items);
+		return rc;
+	}
+	return tds_resp_json(resp, 200, json_pack("{s:I, s:I, s:o}", "from", (json_int_t)from, "size", (json_int_t)committed,
+						  "leaves", items));
+}
+
 static int consistency_get(tds_req *req, tds_resp *resp)
 {
 	tds_ledger *lg = ctx_of(req)->ledger;
@@ -286,6 +318,8 @@ int tds_ledger_routes(tds_ledger_routes_ctx *c, tds_router *r)
 	     "One evidence entry (payload sealed) with its inclusion proof"},
 	    {"POST", "/api/v1/ledger/entries/{index}/shred", TDS_ROLE_ADMIN, shred,
 	     "Crypto-shred an entry's payload (lawful erasure); the hash chain stays intact and the act is evidenced"},
+	    {"GET", "/api/v1/ledger/leaves", AUDIT_ROLES | TDS_ROLE_NODE, leaves_get,
+	     "Raw leaf bytes of entries [from, from+limit) for remote verification"},
 	    {"GET", "/api/v1/ledger/proof/consistency", TDS_ROLES_PUBLIC, consistency_get,
 	     "Consistency proof between two tree sizes (query from, to)"},
 	    {"POST", "/api/v1/ledger/cosign", TDS_ROLES_PUBLIC, cosign,

@@ -35,6 +35,9 @@ PASS=$(field password "$T/init.json")
 expect_rc 1 "node init refuses an existing node" -- "$BIN/tds" node init --role connector --dir "$T/n" --json
 grep -q node_exists "$T/out" && ok "node_exists named" || bad "node_exists not named"
 
+"$BIN/tds" crypto keygen --suite intl --json > "$T/other.json"
+sed -n 's/.*"public_pem":"\([^"]*\)".*/\1/p' "$T/other.json" | sed 's/\\n/\n/g' > "$T/x-other.pub"
+
 # start-up refusals
 cp -r "$T/n" "$T/typo"; printf '[api]\nprot = 1\n' >> "$T/typo/tds.conf"
 expect_rc 1 "tdsd refuses an unknown config key" -- "$BIN/tdsd" --dir "$T/typo"
@@ -77,12 +80,36 @@ expect_rc 0 "apikey revoke" -- "$BIN/tds" apikey revoke "$KID" --json
 expect_rc 1 "revoked key refused" -- "$BIN/tds" --token "$KEY" whoami --json
 expect_rc 0 "routes" -- "$BIN/tds" routes --json
 expect_rc 1 "unreachable node" -- "$BIN/tds" --node http://127.0.0.1:1 health --json
+# the evidence ledger, remote and local
+expect_rc 0 "ledger verify --node (token from the environment)" -- "$BIN/tds" ledger verify --json
+grep -q '"ok":true' "$T/out" && ok "remote ledger verified" || bad "remote verify: $(cat "$T/out")"
+expect_rc 0 "ledger verify --node with a pinned key" -- "$BIN/tds" ledger verify --node "$API" --key "$T/n/node.pub" --json
+expect_rc 1 "ledger verify --node with the wrong key" -- "$BIN/tds" ledger verify --node "$API" --key "$T/x-other.pub" --json
+expect_rc 2 "ledger verify with both --dir and --node" -- "$BIN/tds" ledger verify --dir "$T/n" --node "$API"
+
 expect_rc 0 "logout" -- "$BIN/tds" logout --json
 expect_rc 1 "token unusable after logout" -- "$BIN/tds" whoami --json
 
 kill -TERM "$PID"
 set +e; wait "$PID"; rc=$?; set -e; PID=
 [[ $rc == 0 ]] && ok "SIGTERM: clean exit" || bad "SIGTERM: exit $rc"
+unset TDS_NODE TDS_TOKEN
+
+expect_rc 0 "ledger verify --dir on a clean node" -- "$BIN/tds" ledger verify --dir "$T/n" --json
+grep -q '"ok":true' "$T/out" && ok "local ledger verified" || bad "local verify: $(cat "$T/out")"
+# tamper with entry 2 behind the ledger's back (the append-only trigger has to go first)
+sqlite3 "$T/n/tds.db" "DROP TRIGGER ledger_entries_no_update; UPDATE ledger_entries SET leaf = CAST(replace(CAST(leaf AS TEXT), 'identity.', 'identitx.') AS BLOB) WHERE idx = 2;"
+expect_rc 1 "ledger verify --dir finds the edited entry" -- "$BIN/tds" ledger verify --dir "$T/n" --json
+grep -q '"index":2' "$T/out" && ok "edited entry named (2)" || bad "tamper report: $(cat "$T/out")"
+"$BIN/tdsd" --dir "$T/n" --log-level error > "$T/tdsd.out" 2> "$T/tdsd.err" &
+PID=$!
+for _ in $(seq 1 100); do [[ -s $T/tdsd.out ]] && break; sleep 0.1; done
+API=$(field api "$T/tdsd.out")
+expect_rc 0 "login after restart" -- "$BIN/tds" --node "$API" login --username admin --password "$PASS" --json
+TOKEN=$(field token "$T/out")
+expect_rc 1 "ledger verify --node finds the edited entry" -- "$BIN/tds" ledger verify --node "$API" --token "$TOKEN" --key "$T/n/node.pub" --json
+grep -q '"index":2' "$T/out" && ok "remote: edited entry named (2)" || bad "remote tamper report: $(cat "$T/out")"
+kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=
 grep -q '"event":"stopped"' "$T/tdsd.err" || grep -q stopped "$T/tdsd.err" || true
 
 echo "cli: $((checks - fails))/$checks checks passed"
