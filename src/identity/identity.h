@@ -267,6 +267,9 @@ int tds_identity_me(tds_identity *id, const tds_principal *p, json_t **out);
 
 /* ------------------------------------------------------------------------------------------------
  * Organisations and persons, real-name verification, members (org.c)
+ *
+ * Functions that take a principal check the permission matrix themselves (and the state rules); the
+ * list functions, which take none, leave the matrix to their caller (routes.c checks every route).
  * ---------------------------------------------------------------------------------------------- */
 
 /* Organisation types: "government" 政府部门, "institution" 事业单位, "enterprise" 企业, "bank" 银行,

@@ -54,6 +54,10 @@ int id_evidence_by(tds_identity *id, sqlite3 *db, const char *type, const char *
  * outside any transaction, after the refusal's error is set; returns that error's code. */
 int id_refused(tds_identity *id, const tds_principal *p, const char *action, const char *subject);
 
+/* Appends one evidence entry in its own transaction (for events that change nothing else, such as a
+ * rehearsed watch); steals payload. */
+int id_note(tds_identity *id, const tds_principal *p, const char *type, const char *subject, json_t *payload);
+
 /* Steps a statement expected to finish, finalizes it; the store's error otherwise. */
 int id_step_done(sqlite3 *db, sqlite3_stmt *st, const char *what);
 /* RFC 3339 JSON string, or null for an unformattable time. */

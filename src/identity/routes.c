@@ -645,6 +645,11 @@ static int watch(tds_req *req, tds_resp *resp)
 			return tds_error_wrap("field 'at': ");
 		if (at < now)
 			return tds_error_set(TDS_EINVAL, "invalid_time", "field 'at' must not be in the past");
+		/* whatever the rehearsal suspends is evidenced as usual; the rehearsal itself too */
+		char t[TDS_TIME_MAX];
+		tds_time_format(at, t);
+		if ((rc = id_note(ident(req), req->principal, "identity.watch_rehearsed", NULL, json_pack("{s:s}", "at", t))))
+			return rc;
 	}
 	rc = tds_identity_watch(ident(req), at, &out);
 	return reply(resp, 200, rc, out);

@@ -113,6 +113,27 @@ int id_refused(tds_identity *id, const tds_principal *p, const char *action, con
 	return code;
 }
 
+typedef struct note_ctx {
+	tds_identity *id;
+	const tds_principal *p;
+	const char *type, *subject;
+	json_t *payload;
+} note_ctx;
+
+static int note_tx(sqlite3 *db, void *arg)
+{
+	note_ctx *c = arg;
+	return id_evidence(c->id, db, c->type, id_ledger_actor(c->id, c->p), c->subject, NULL, NULL, json_incref(c->payload));
+}
+
+int id_note(tds_identity *id, const tds_principal *p, const char *type, const char *subject, json_t *payload)
+{
+	note_ctx c = {id, p, type, subject, payload};
+	int rc = tds_store_tx(id->store, note_tx, &c);
+	json_decref(payload);
+	return rc;
+}
+
 int id_step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
 {
 	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : tds_store_error(db, what);

@@ -1068,6 +1068,7 @@ static void test_qualification_expiry_suspends_role(void **state)
 	json_decref(out);
 	assert_roles(S.acme_admin, "");
 	assert_roles(S.acme_member, "");
+	assert_int_equal(evidence("identity.watch_rehearsed", NULL), 1);
 	assert_int_equal(evidence("identity.qualification_expired", S.acme), 1);
 	assert_int_equal(evidence("identity.role_suspended", S.acme), 1);
 	expect(call("GET", "/api/v1/whitelist", S.bank_admin, NULL, &out), 200, out, "whitelist");

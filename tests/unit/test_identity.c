@@ -674,6 +674,19 @@ static void test_person_and_login_throttle(void **state)
 	/* other usernames are not affected */
 	who again = login_as("zhang.san");
 	assert_non_null(again.p.account_id);
+
+	/* per client address: a second handle on the same store with a low address limit */
+	tds_identity *strict = NULL;
+	tds_identity_opts io = {.ledger = F->lg, .login_max_failures = 100, .login_max_failures_ip = 3};
+	ok(tds_identity_open(F->store, &io, &strict));
+	const char *names[] = {"nobody1", "nobody2", "zhang.san"};
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(tds_identity_login_from(strict, names[i], "wrong password!!", "192.0.2.9", &out), TDS_EAUTH);
+	assert_int_equal(tds_identity_login_from(strict, "zhang.san", PW, "192.0.2.9", &out), TDS_ELIMIT);
+	assert_non_null(strstr(tds_error_message(), "from this address"));
+	ok(tds_identity_login_from(strict, "zhang.san", PW, "192.0.2.10", &out));
+	json_decref(out);
+	tds_identity_free(strict);
 }
 
 int main(void)
