@@ -128,6 +128,7 @@ typedef struct tds_identity_opts {
 /* Runs identity's migrations on the store and returns a handle (the store must outlive it).
  * TDS_EINVAL "invalid_requirements" for a bad requirements spec. */
 int tds_identity_open(tds_store *store, const tds_identity_opts *opts, tds_identity **out);
+/* Frees the handle (wiping the PII key); NULL is fine. */
 void tds_identity_free(tds_identity *id);
 /* The requirements in force (borrowed). */
 const tds_identity_requirements *tds_identity_requirements_of(const tds_identity *id);
@@ -216,6 +217,7 @@ json_t *tds_identity_matrix_json(tds_identity *id, const tds_principal *p);
  * username, kind, roles, org_id, person_id, org_admin, created_at, disabled). */
 int tds_identity_account_create(tds_identity *id, const char *by, const char *username, const char *password,
 				tds_roles roles, json_t **out);
+/* One account as JSON (see tds_identity_account_create); TDS_ENOTFOUND "account_not_found". */
 int tds_identity_account_get(tds_identity *id, const char *account_id, json_t **out);
 /* Page of accounts in creation order after `cursor` (an account id or NULL):
  * {"items":[…],"next_cursor":"acc_…"|null}. */
@@ -251,7 +253,9 @@ int tds_identity_session_list(tds_identity *id, const tds_principal *p, json_t *
  * (shown once),"name","roles","expires_at"}. */
 int tds_identity_apikey_create(tds_identity *id, const char *account_id, const char *name, tds_roles roles,
 			       int64_t expires_in_ms, json_t **out);
+/* The account's API keys, never their secrets: {"items":[{id,name,roles,created_at,expires_at,revoked_at}]}. */
 int tds_identity_apikey_list(tds_identity *id, const char *account_id, json_t **out);
+/* Revokes one of the account's live keys (TDS_ENOTFOUND "not_found" otherwise), with evidence. */
 int tds_identity_apikey_revoke(tds_identity *id, const char *account_id, const char *key_id);
 
 /* Resolves a bearer token to a principal (strings from `arena`): account, org_id (when the account
@@ -320,9 +324,12 @@ int tds_identity_person_register(tds_identity *id, const char *username, const c
  * person that was not rejected submitted; TDS_EINTERNAL "no_pii_key" when the node gave no key). */
 int tds_identity_person_submit(tds_identity *id, const tds_principal *p, const char *person_id,
 			       const char *real_name, const char *id_number, json_t **out);
+/* A platform reviewer approves or rejects a submitted person, as tds_identity_org_review. */
 int tds_identity_person_review(tds_identity *id, const tds_principal *p, const char *person_id,
 			       tds_review_decision d, const char *reason, json_t **out);
+/* One person (the ID number masked) with its grants: the person or platform roles. */
 int tds_identity_person_get(tds_identity *id, const tds_principal *p, const char *person_id, json_t **out);
+/* Page of persons (optionally of one status) in id order: {"items","next_cursor"}. */
 int tds_identity_person_list(tds_identity *id, const char *status, int limit, const char *cursor, json_t **out);
 
 /* The organisation's admin adds a member sub-account (kind org). restrict_roles: when has_restriction,
@@ -330,6 +337,7 @@ int tds_identity_person_list(tds_identity *id, const char *status, int limit, co
  * TDS_EPERM "role_escalation", evidenced). */
 int tds_identity_member_add(tds_identity *id, const tds_principal *p, const char *org_id, const char *username,
 			    const char *password, bool has_restriction, tds_roles restrict_roles, json_t **out);
+/* Page of the organisation's accounts (admin and members) in id order. */
 int tds_identity_member_list(tds_identity *id, const char *org_id, int limit, const char *cursor, json_t **out);
 /* Disables (ending its sessions) or enables a member; the admin cannot disable itself. */
 int tds_identity_member_set_disabled(tds_identity *id, const tds_principal *p, const char *org_id,
