@@ -304,7 +304,10 @@ static void handle(http_ctx *c)
 			fail_auth(c, false);
 			return;
 		}
-		if (protect && !(req->principal->roles & rt->info.roles)) {
+		/* TDS_ROLES_ANY_USER admits every authenticated account, even one with no role yet (a
+		 * basic account before its real-name review) */
+		bool any_user = rt->info.roles == TDS_ROLES_ANY_USER && req->principal->account_id;
+		if (protect && !any_user && !(req->principal->roles & rt->info.roles)) {
 			tds_error_set(TDS_EPERM, "forbidden", "your roles do not admit %s %s", rt->info.method,
 				      rt->info.pattern);
 			fail(c);

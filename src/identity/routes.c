@@ -7,18 +7,16 @@
  * organisation or person, is validated and passed as the holder of scoped actions. The router's role
  * gate comes from the same matrix entry: role-only actions admit exactly the action's roles at the
  * router. Self-service actions (own account, own organisation) must also admit a *basic* account,
- * which has no roles until its real-name verification is approved; the router refuses a principal
- * whose roles do not intersect the route's (roles 0 included), so those routes are open at the
- * router (SELF_SERVICE below) and the guard answers 401 without credentials and 403 without the
- * scope. When the http router admits any authenticated principal on TDS_ROLES_ANY_USER routes,
- * SELF_SERVICE becomes TDS_ROLES_ANY_USER and nothing else changes.
+ * which has no roles until its real-name verification is approved: those routes admit
+ * TDS_ROLES_ANY_USER, which the router opens to every authenticated account (roles 0 included),
+ * and the guard checks the scope (403 without it).
  */
 #include "identity/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define SELF_SERVICE TDS_ROLES_PUBLIC
+#define SELF_SERVICE TDS_ROLES_ANY_USER
 
 /* How the guard treats a route. */
 typedef enum {

@@ -40,6 +40,13 @@ static const tds_conf_key SCHEMA[] = {
     {"http.access_log", TDS_CONF_BOOL, "true", 0, 0, "log one line per request"},
     {"log.level", TDS_CONF_STRING, "info", 0, 0, "debug, info, warn, error or off"},
     {"identity.session_ttl_s", TDS_CONF_INT, "43200", 60, 2592000, "session lifetime in seconds"},
+    {"identity.required_qualifications", TDS_CONF_STRING, NULL, 0, 0,
+     "qualifications each role needs, e.g. provider=dengbao:2;auth_operator=dengbao:3 (unset: identity's default)"},
+    {"identity.watch_interval_s", TDS_CONF_INT, "3600", 0, 86400,
+     "run the qualification expiry watch this often (0: only on demand)"},
+    {"identity.login_max_failures", TDS_CONF_INT, "5", 1, 1000, "failed logins per username within the window before 429"},
+    {"identity.login_max_failures_ip", TDS_CONF_INT, "50", 1, 100000, "failed logins per client address within the window before 429"},
+    {"identity.login_window_s", TDS_CONF_INT, "900", 10, 86400, "login throttling window in seconds"},
     {"ledger.checkpoint_interval_s", TDS_CONF_INT, "60", 0, 86400,
      "issue a checkpoint and ask the witnesses to cosign it this often (0: only on demand)"},
     {"ledger.witnesses", TDS_CONF_STRING, NULL, 0, 0,
@@ -240,8 +247,8 @@ typedef struct node {
 	tds_ledger_routes_ctx ledger_routes;
 	char *witness_urls[17];
 	size_t nwitness;
-	pthread_t publisher;
-	bool publisher_started, stopping;
+	pthread_t publisher, watcher;
+	bool publisher_started, watcher_started, stopping;
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 } node;
@@ -466,9 +473,37 @@ static void *publisher(void *arg)
 	return NULL;
 }
 
+/* Runs identity's qualification expiry watch every identity.watch_interval_s. */
+static void *watcher(void *arg)
+{
+	node *n = arg;
+	int64_t every = tds_config_int(n->cfg, "identity.watch_interval_s") * 1000;
+	pthread_mutex_lock(&n->stop_lock);
+	while (!n->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t due = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + every;
+		ts.tv_sec = due / 1000;
+		ts.tv_nsec = (due % 1000) * 1000000;
+		while (!n->stopping && pthread_cond_timedwait(&n->stop_cond, &n->stop_lock, &ts) == 0)
+			;
+		if (n->stopping)
+			break;
+		pthread_mutex_unlock(&n->stop_lock);
+		json_t *report = NULL;
+		if (tds_identity_watch(n->identity, tds_now_ms(), &report))
+			tds_log(TDS_LOG_WARN, "identity_watch_failed", "%s", tds_error_message());
+		else
+			tds_log_fields(TDS_LOG_DEBUG, "identity_watch", report);
+		pthread_mutex_lock(&n->stop_lock);
+	}
+	pthread_mutex_unlock(&n->stop_lock);
+	return NULL;
+}
+
 static int node_start(node *n, const char *dir)
 {
-	uint8_t master[TDS_MASTER_KEY_LEN];
+	uint8_t master[TDS_MASTER_KEY_LEN], pii_key[32];
 	char p[4096];
 	int rc;
 	const char *role = tds_config_get(n->cfg, "node.role");
@@ -489,6 +524,9 @@ static int node_start(node *n, const char *dir)
 	if (!rc)
 		rc = tds_hkdf(n->suite, NULL, 0, master, sizeof master, "tds-idempotency", 15, n->idem_key,
 			      sizeof n->idem_key);
+	if (!rc) /* the HMAC key of resident ID numbers: outside the database, so a copy of it does not
+		    give away the numbers */
+		rc = tds_hkdf(n->suite, NULL, 0, master, sizeof master, "tds-identity-pii", 16, pii_key, sizeof pii_key);
 	if (!rc)
 		rc = tds_key_check_suite(n->key, n->suite);
 	if (!rc)
@@ -504,12 +542,19 @@ static int node_start(node *n, const char *dir)
 	if (rc)
 		return rc;
 	tds_identity_opts iopts = {.session_ttl_ms = tds_config_int(n->cfg, "identity.session_ttl_s") * 1000,
-				   .ledger = n->ledger, .node_id = tds_config_get(n->cfg, "node.id")};
+				   .ledger = n->ledger, .node_id = tds_config_get(n->cfg, "node.id"), .pii_key = pii_key,
+				   .requirements = tds_config_get(n->cfg, "identity.required_qualifications"),
+				   .login_max_failures = (int)tds_config_int(n->cfg, "identity.login_max_failures"),
+				   .login_max_failures_ip = (int)tds_config_int(n->cfg, "identity.login_max_failures_ip"),
+				   .login_window_ms = tds_config_int(n->cfg, "identity.login_window_s") * 1000};
 	tds_witness_opts wopts = {.store = n->store, .name = origin, .key = n->key, .own = n->ledger};
 	if ((rc = tds_store_migrate(n->store, "node", NODE_MIGRATIONS, TDS_ARRAY_LEN(NODE_MIGRATIONS))) ||
 	    (rc = tds_identity_open(n->store, &iopts, &n->identity)) || (rc = tds_witness_open(&wopts, &n->witness)) ||
-	    (rc = witness_list(n)))
+	    (rc = witness_list(n))) {
+		memset(pii_key, 0, sizeof pii_key);
 		return rc;
+	}
+	memset(pii_key, 0, sizeof pii_key);
 	n->idem = (tds_idempotency){idem_lookup, idem_save, n};
 	n->api_router = tds_router_new();
 	n->data_router = tds_router_new();
@@ -546,18 +591,24 @@ static int node_start(node *n, const char *dir)
 			return tds_error_set(TDS_EIO, NULL, "cannot start the checkpoint publisher thread");
 		n->publisher_started = true;
 	}
+	if (tds_config_int(n->cfg, "identity.watch_interval_s") > 0) {
+		if (pthread_create(&n->watcher, NULL, watcher, n) != 0)
+			return tds_error_set(TDS_EIO, NULL, "cannot start the qualification watch thread");
+		n->watcher_started = true;
+	}
 	return 0;
 }
 
 static void node_stop(node *n)
 {
-	if (n->publisher_started) {
-		pthread_mutex_lock(&n->stop_lock);
-		n->stopping = true;
-		pthread_cond_signal(&n->stop_cond);
-		pthread_mutex_unlock(&n->stop_lock);
+	pthread_mutex_lock(&n->stop_lock);
+	n->stopping = true;
+	pthread_cond_broadcast(&n->stop_cond); /* the publisher and the watcher */
+	pthread_mutex_unlock(&n->stop_lock);
+	if (n->publisher_started)
 		pthread_join(n->publisher, NULL);
-	}
+	if (n->watcher_started)
+		pthread_join(n->watcher, NULL);
 	tds_server_stop(n->api);
 	tds_server_stop(n->data);
 	tds_router_free(n->api_router);
