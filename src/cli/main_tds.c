@@ -20,7 +20,12 @@ static void usage(FILE *f)
 		   "                                                recompute and check a node's whole ledger\n"
 		   "  tds bench ledger [--json] [--n N]              benchmarks (JSON metrics)\n"
 		   "  tds [--node URL] [--token TOKEN] <noun> <verb> … [--json]\n"
-		   "      verbs: health | login --username U [--password P] | logout | whoami | node info | routes\n             account (create --username U --password P [--role R]… | list | show ID | disable ID | enable ID)\n             apikey (create --name N [--role R]… [--expires-in-s S] | list | revoke ID)\n"
+		   "      verbs: health | login --username U [--password P] | logout | whoami | node info | routes\n"
+		   "             account (create --username U --password P [--role R]… | list | show ID | disable ID | enable ID)\n"
+		   "             apikey (create --name N [--role R]… [--expires-in-s S] | list | revoke ID)\n"
+		   "             org (register | show | list | verify | review)   person (register | show | list | verify | review)\n"
+		   "             role (apply | grant | list | suspend | restore)   qualification (add | review | list)\n"
+		   "             member (add | list | disable | enable)   whitelist   me   password change   session (list | revoke)\n"
 		   "      TDS_NODE and TDS_TOKEN in the environment stand in for --node and --token.\n");
 }
 
