@@ -13,8 +13,8 @@ mkdir -p "$RUN_DIR"
 if [[ ! -f $NODE_DIR/tds.conf ]]; then
   echo "初始化运营方节点 initialising an operator node in $NODE_DIR"
   umask 077
-  "$BIN/tds" node init --role operator --dir "$NODE_DIR" --name "TDS operator (local)" --json > "$CRED.tmp"
-  mv "$CRED.tmp" "$CRED"
+  "$BIN/tds" node init --role operator --dir "$NODE_DIR" --name "TDS operator (local)" --json > "$RUN_DIR/.init.json"
+  mv "$RUN_DIR/.init.json" "$CRED"
 fi
 
 out=$(mktemp)
