@@ -1,0 +1,434 @@
+/*
+ * catalog — what a provider brings into the space and how others find it: data sources (数据源) on
+ * the connector, and (later in this issue) resources (数据资源), products (数据产品), classification
+ * and grading (分类分级), codes (数据标识) and the fused catalog (融合目录) with search.
+ *
+ * This header is the module's whole public face. It is organised in sections, one per concept:
+ *
+ *   1. Column types and profiles   value classification and per-column statistics, shared by every
+ *                                  kind of source (and later by resources)
+ *   2. CSV reader                  RFC 4180, streaming, UTF-8 and GB18030, total on any input
+ *   3. CSV import                  streaming import into a source's own SQLite file
+ *   4. Database sources            SQLite files (opened read-only) and PostgreSQL tables (libpq,
+ *                                  read-only session)
+ *   5. Source registry             the connector's `sources` table, evidence, the module handle
+ *   6. HTTP routes
+ *   (7. Resources, 8. Products, 9. Fused catalog and search: later steps of the catalog issue.)
+ *
+ * Raw data stays on the connector (数据不出域). A source's raw rows live in a SQLite file of their
+ * own under DIR/data/ (never in the control database tds.db); what leaves the connector later is
+ * metadata only: schema, types, counts, null ratios, distinct estimates, ranges. Samples are for the
+ * owner's eyes and for the sensitive-data scan; they never leave the connector except through
+ * masking (a later step). docs/catalog.md explains the storage layout and every decision.
+ *
+ * Errors follow base.h: bad input is TDS_EINVAL with a snake_case name and a message naming the line
+ * (and column or byte offset) that is wrong; a well-formed request the module refuses is TDS_EUNPROC
+ * or TDS_ECONFLICT; file and database failures are TDS_EIO.
+ */
+#ifndef TDS_CATALOG_H
+#define TDS_CATALOG_H
+
+#include "base/base.h"
+#include "crypto/crypto.h"
+#include "ledger/ledger.h"
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ================================================================================================
+ * 1. Column types and profiles
+ * ================================================================================================
+ *
+ * Every value of a source is seen as text and classified. The rules (exact, so that a type never
+ * loses information when the value is stored typed):
+ *
+ *   null      "" (empty), "NULL", "null", "\N"
+ *   integer   -?(0|[1-9][0-9]{0,14}): at most 15 digits, so every value is exact in a JSON client
+ *             (2^53); longer digit strings are identifiers (ID, card and account numbers): text.
+ *             Leading zeros ("007", a code) make text.
+ *   decimal   -?(0|[1-9][0-9]*)\.[0-9]+ with at most 15 significant digits (exact as a double)
+ *   date      YYYY-MM-DD or YYYY/MM/DD, a real calendar day, years 1000-9999 (stored as YYYY-MM-DD)
+ *   datetime  a date, 'T' or ' ', HH:MM[:SS[.fraction]] and optionally Z or ±HH:MM
+ *   boolean   true/false, yes/no, t/f, y/n (ASCII, any case), 是/否
+ *   text      anything else
+ *
+ * A column's type is the first of integer, decimal, date, datetime, boolean that every non-null
+ * value of the column satisfies (an integer also satisfies decimal), else text; a column with only
+ * nulls is text.
+ */
+
+typedef enum {
+	TDS_COL_INTEGER = 0,
+	TDS_COL_DECIMAL,
+	TDS_COL_DATE,
+	TDS_COL_DATETIME,
+	TDS_COL_BOOLEAN,
+	TDS_COL_TEXT,
+	TDS_COL_NTYPES
+} tds_col_type;
+
+/* "integer", "decimal", "date", "datetime", "boolean", "text"; NULL for an unknown value. */
+const char *tds_col_type_name(tds_col_type t);
+/* SQL type declared for a column of this type in an imported table: INTEGER, REAL, "DATE TEXT",
+ * "DATETIME TEXT", BOOLEAN, TEXT (SQLite affinities: INTEGER, REAL, TEXT, TEXT, NUMERIC, TEXT). */
+const char *tds_col_type_sql(tds_col_type t);
+
+/* True when s[0..len) is a null marker (rules above). */
+bool tds_value_is_null(const char *s, size_t len);
+
+/* A classified value: the set of types it satisfies (bit 1 << tds_col_type; always includes text)
+ * and its typed form for the most specific of them. */
+typedef struct tds_value {
+	unsigned types;
+	int64_t i;       /* integer; boolean as 0/1 */
+	double d;        /* decimal (and integer) */
+	char date[36];   /* date/datetime normalised: '/' → '-' in the date part; NUL-terminated */
+} tds_value;
+
+/* Classifies s[0..len) (not null: check tds_value_is_null first). Total over any bytes. */
+void tds_value_classify(const char *s, size_t len, tds_value *out);
+
+/* A profile gathers, per column: nulls, non-null count, a HyperLogLog distinct estimate
+ * (2^12 registers, ±1.6 %), min/max for integer, decimal, date and datetime columns, the longest
+ * value, and the inferred type. Not thread-safe. */
+typedef struct tds_profile tds_profile;
+
+/* A profile of ncols columns (1..TDS_CSV_MAX_COLUMNS); NULL on allocation failure. */
+tds_profile *tds_profile_new(size_t ncols);
+void tds_profile_free(tds_profile *p); /* NULL is fine */
+/* Adds one value of column c: s == NULL is SQL NULL; otherwise the null markers count as null. */
+void tds_profile_add(tds_profile *p, size_t c, const char *s, size_t len);
+/* Column c's inferred type so far. */
+tds_col_type tds_profile_type(const tds_profile *p, size_t c);
+/* Rows seen (the number of values added to column 0). */
+uint64_t tds_profile_rows(const tds_profile *p);
+/* The columns as a JSON array (new reference) of
+ *   {"name","label","type","nulls","null_ratio","distinct_estimate","max_length","min","max"}
+ * names[c] is the column's SQL name, labels[c] its original name (labels may be NULL); null_ratio is
+ * a decimal string with 4 places ("0.0125": metadata may be signed, and signed JSON has no reals);
+ * min/max are JSON integers for integer columns and strings otherwise, absent for text and boolean
+ * columns and for columns with only nulls. */
+json_t *tds_profile_json(const tds_profile *p, const char *const *names, const char *const *labels);
+
+/* Column and table names: the SQL name made from a source's own name (header cell, table name).
+ * Keeps letters, digits, '_' and any non-ASCII UTF-8 (Chinese names stay Chinese); other ASCII runs
+ * become one '_'; leading/trailing '_' are trimmed; a name that is empty or starts with a digit gets
+ * the prefix "c_"; at most 64 bytes (cut on a character boundary). Writes a NUL-terminated name into
+ * out (cap >= 72). Callers still quote names in SQL (tds_sql_quote_ident); sanitising makes them
+ * readable in product SQL, quoting makes them safe. */
+void tds_sql_name(const char *s, size_t len, char *out, size_t cap);
+/* Appends "name" with '"' doubled: a quoted SQL identifier. */
+int tds_sql_quote_ident(tds_buf *b, const char *name);
+
+/* ================================================================================================
+ * 2. CSV reader
+ * ================================================================================================
+ *
+ * RFC 4180 with the tolerances real files need: records end with CRLF, LF or a lone CR; fields are
+ * separated by the delimiter (',' unless told); a field in double quotes may hold delimiters, line
+ * breaks and doubled quotes (""). After a closing quote only a delimiter or a line end may follow.
+ * A quote inside an unquoted field is kept as a literal character. Blank lines are skipped (and
+ * counted in line numbers). Lines are physical lines of the file, from 1.
+ *
+ * Encodings: UTF-8 or GB18030 (GB 18030-2005 through glibc's iconv), converted to UTF-8 as the input
+ * streams. TDS_CSV_AUTO detects: a UTF-8 BOM (EF BB BF) → UTF-8; a GB18030 BOM (84 31 95 33) →
+ * GB18030; otherwise the first 1 MiB is checked: valid UTF-8 → UTF-8, else valid GB18030 → GB18030,
+ * else UTF-8 (and the reader reports the first invalid byte). BOMs are removed. UTF-16 input (its
+ * BOM, or NUL bytes) is refused with a message saying to convert it.
+ *
+ * The reader is total: any byte sequence gives records or one of these errors (all TDS_EINVAL,
+ * except record_too_large TDS_ETOOBIG), after which every call returns the same error:
+ *   unbalanced_quote      "line 7: quoted field starting here is never closed"
+ *   invalid_quoted_field  a character other than delimiter or line end after a closing quote
+ *   field_too_large       a field longer than max_field bytes (line and column named)
+ *   too_many_columns      more than max_columns fields in a record
+ *   invalid_encoding      bytes that are not valid in the input encoding (line and byte offset)
+ *   nul_byte              a NUL byte (line and byte offset)
+ *   unsupported_encoding  UTF-16 / UTF-32 input
+ *   encoding_mismatch     a BOM that contradicts the encoding given
+ *   read_failed           TDS_EIO from the input
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef enum { TDS_CSV_AUTO = 0, TDS_CSV_UTF8, TDS_CSV_GB18030 } tds_csv_encoding;
+typedef enum { TDS_CSV_HEADER_AUTO = 0, TDS_CSV_HEADER_YES, TDS_CSV_HEADER_NO } tds_csv_header;
+
+#define TDS_CSV_MAX_FIELD_DEFAULT (1u << 20) /* 1 MiB */
+#define TDS_CSV_MAX_COLUMNS 1000
+#define TDS_CSV_MAX_RECORD (64u << 20)       /* bytes of one record after conversion */
+
+/* "auto", "utf-8", "gb18030"; parse also accepts "utf8", "gbk" (a subset of GB18030), any case.
+ * TDS_EINVAL "invalid_encoding_name". */
+const char *tds_csv_encoding_name(tds_csv_encoding e);
+int tds_csv_encoding_parse(const char *s, tds_csv_encoding *out);
+
+typedef struct tds_csv_opts {
+	tds_csv_encoding encoding; /* default auto */
+	tds_csv_header header;     /* default auto (see tds_csv_sniff) */
+	size_t max_field;          /* bytes of one field after conversion; 0 = TDS_CSV_MAX_FIELD_DEFAULT */
+	unsigned max_columns;      /* 0 = TDS_CSV_MAX_COLUMNS (also the upper bound) */
+	char delimiter;            /* 0 = ','; one of , ; | TAB */
+	bool report_ragged;        /* import: skip and report rows with the wrong number of fields instead
+				      of refusing the file */
+} tds_csv_opts;
+
+typedef struct tds_csv tds_csv;
+
+/* A reader over memory (borrowed: must outlive the reader) or a file descriptor (read with read(2);
+ * closed by tds_csv_free when own_fd). TDS_EINVAL "invalid_csv_options" for a bad delimiter or
+ * limit. Nothing is read until the first tds_csv_next. */
+int tds_csv_open_mem(const void *data, size_t len, const tds_csv_opts *opts, tds_csv **out);
+int tds_csv_open_fd(int fd, bool own_fd, const tds_csv_opts *opts, tds_csv **out);
+void tds_csv_free(tds_csv *r); /* NULL is fine */
+
+/* One record. Fields are NUL-terminated UTF-8 inside the reader's buffer (quotes removed, "" made
+ * "), valid until the next call on the reader. */
+typedef struct tds_csv_record {
+	size_t n;              /* fields, >= 1 */
+	char **field;
+	const size_t *len;     /* bytes of each field (a field may not contain NUL: refused on input) */
+	uint64_t line;         /* physical line where the record starts */
+} tds_csv_record;
+
+/* Reads the next record: 1 and *rec filled, 0 at the end of input, or a negative code (errors
+ * above). */
+int tds_csv_next(tds_csv *r, tds_csv_record *rec);
+
+/* Starts over from the first byte (the detected encoding is kept). TDS_EINVAL "not_rewindable" for
+ * a descriptor that cannot seek. */
+int tds_csv_rewind(tds_csv *r);
+
+/* The encoding in use: the one given, or the detected one after the first tds_csv_next. */
+tds_csv_encoding tds_csv_encoding_of(const tds_csv *r);
+/* Input bytes consumed so far and, when known (a regular file or memory), the input's size (else 0). */
+uint64_t tds_csv_bytes_read(const tds_csv *r);
+uint64_t tds_csv_bytes_total(const tds_csv *r);
+
+/* A table's shape as guessed from its first rows. */
+typedef struct tds_csv_column {
+	char name[72];    /* SQL name (tds_sql_name, made unique case-insensitively with _2, _3, …) */
+	char *label;      /* the header cell as written, or NULL without a header (malloc'd) */
+	tds_col_type type;
+} tds_csv_column;
+
+typedef struct tds_csv_schema {
+	size_t ncols;
+	tds_csv_column *cols; /* malloc'd */
+	bool header;          /* the first record is a header */
+	uint64_t rows_seen;   /* data records read for the guess */
+} tds_csv_schema;
+
+/* Reads up to max_rows records (0 = 10,000) from the reader's current position and guesses the
+ * shape. The column count is the first record's. Header (with TDS_CSV_HEADER_AUTO): the first
+ * record is a header when every cell is non-empty, not a null marker, classifies as text only, the
+ * cells are distinct, and either some column's later values are not all text, or no later value of
+ * a column repeats its header cell (or there are no later records). Header cells must not contain
+ * control characters (TDS_EINVAL "invalid_column_name", naming line and column). Rows with another
+ * number of fields are refused ("ragged_row", naming the line, the expected and the found count)
+ * unless opts.report_ragged, when they are skipped. Types are those of the rows read. An empty input
+ * is TDS_EUNPROC "empty_csv". The reader is left after the rows read: rewind before importing. */
+int tds_csv_sniff(tds_csv *r, size_t max_rows, tds_csv_schema *out);
+void tds_csv_schema_free(tds_csv_schema *s);
+
+/* ================================================================================================
+ * 3. CSV import
+ * ================================================================================================
+ *
+ * tds_csv_import streams a CSV into a new SQLite file holding one table with typed columns:
+ *
+ *   - the first 10,000 records give the header and the declared column types (tds_csv_sniff);
+ *   - the whole input is then read once more from the start, every value classified, profiled and
+ *     bound typed (text bound SQLITE_STATIC, no allocation per row) to one prepared INSERT; a parser
+ *     thread hands batches of 8,192 rows to a writer thread, so parsing and SQLite run on two cores;
+ *   - should a later value not fit a declared type (a column whose first 10,000 values were integers
+ *     holds "n/a" further down), the import runs again with the types of the whole file, so stored
+ *     values never lose their written form;
+ *   - the file is written as DB_PATH.tmp-XXXXXX with journal_mode=OFF and synchronous=OFF (nothing
+ *     else can see it), fsync'd, then renamed over DB_PATH, and the directory fsync'd. An interrupted
+ *     import (crash, power cut, cancel, error) leaves at most the temporary file, never a half table;
+ *     the registry removes stale temporary files when it opens.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct tds_import_progress {
+	uint64_t rows;         /* data rows imported so far */
+	uint64_t bytes;        /* input bytes read so far */
+	uint64_t total_bytes;  /* input size when known, else 0 */
+	int64_t elapsed_us;
+	int pass;              /* 1, or 2 when the import runs again with corrected types */
+} tds_import_progress;
+
+/* Called about every 65,536 rows and once at the end. Return non-zero to cancel the import
+ * (TDS_ECONFLICT "import_cancelled"; nothing is left behind). Runs on the calling thread. */
+typedef int (*tds_import_progress_fn)(void *ctx, const tds_import_progress *p);
+
+typedef struct tds_csv_import_opts {
+	const char *table;          /* table name (sanitised with tds_sql_name); NULL = "data" */
+	tds_import_progress_fn progress;
+	void *progress_ctx;
+	tds_suite hash_suite;       /* hash the input bytes with this suite's hash (0 = do not) */
+	size_t sniff_rows;          /* 0 = 10,000 */
+} tds_csv_import_opts;
+
+/* Imports the reader's input (from its first byte: the reader must be rewindable) into a new SQLite
+ * file at db_path (atomically replacing any file there). On success *meta (new reference) is
+ *   {"encoding","header","delimiter","rows","bytes","passes","ragged_rows","ragged_lines":[…first 10],
+ *    "content_hash","hash_alg" (when hashed), "seconds",
+ *    "tables":[{"name","row_count","columns":[…tds_profile_json…]}]}
+ * Errors: the reader's (naming the line), TDS_EUNPROC "empty_csv" / "no_rows"… , TDS_EIO for the
+ * file, TDS_ECONFLICT "import_cancelled". */
+int tds_csv_import(tds_csv *r, const char *db_path, const tds_csv_import_opts *opts, json_t **meta);
+
+/* ================================================================================================
+ * 4. Database sources: SQLite files and PostgreSQL tables
+ * ================================================================================================
+ *
+ * Read-only by construction. SQLite files are opened with SQLITE_OPEN_READONLY, query_only,
+ * trusted_schema off and the defensive flag. PostgreSQL connections are made with
+ * default_transaction_read_only=on in the startup options, then SET SESSION CHARACTERISTICS AS
+ * TRANSACTION READ ONLY, and both settings are read back and verified before anything else runs
+ * (TDS_EUNPROC "not_read_only" otherwise); statement_timeout is 60 s. The PostgreSQL role should
+ * itself be read-only (SELECT grants only): the session setting stops TDS from writing by mistake, the
+ * role stops anyone. A role that can write to a profiled table is reported in the metadata
+ * ("role_can_write": true). Connection strings may not use passfile or service (they read files on
+ * the connector): TDS_EINVAL "invalid_connection".
+ *
+ * Table names: SQLite "name"; PostgreSQL "name" (schema public) or "schema.name"; identifiers are
+ * always quoted, never interpolated. Values are profiled from their text form like CSV values.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct tds_dbsrc tds_dbsrc;
+
+#define TDS_DBSRC_MAX_TABLES 64 /* tables listed and profiled per source */
+
+/* Opens a SQLite file read-only. TDS_EIO "cannot_open" when it is missing or not a database. */
+int tds_dbsrc_open_sqlite(const char *path, tds_dbsrc **out);
+/* Connects to PostgreSQL (libpq connection string or URI) and makes the session read-only (above).
+ * TDS_EIO "connection_failed" (the server's message, never the password), TDS_EINVAL
+ * "invalid_connection", TDS_EUNPROC "not_read_only". */
+int tds_dbsrc_open_pg(const char *conninfo, tds_dbsrc **out);
+void tds_dbsrc_close(tds_dbsrc *s); /* NULL is fine */
+/* "sqlite" or "postgres". */
+const char *tds_dbsrc_kind(const tds_dbsrc *s);
+
+/* Tables (and views) as a JSON array of names, at most TDS_DBSRC_MAX_TABLES, sorted. */
+int tds_dbsrc_tables(tds_dbsrc *s, json_t **out);
+/* Reads every row of `table` once and returns {"name","row_count","columns":[…tds_profile_json…,
+ * each with "source_type", the declared type]} (+ "role_can_write" for PostgreSQL).
+ * TDS_ENOTFOUND "no_such_table". */
+int tds_dbsrc_profile(tds_dbsrc *s, const char *table, json_t **out);
+/* The first `limit` rows (1..1000): {"table","columns":[names],"rows":[[v,…],…]}, values as JSON
+ * integers, reals, strings or null (SQLite blobs as {"blob_bytes":n}). */
+int tds_dbsrc_rows(tds_dbsrc *s, const char *table, int limit, json_t **out);
+
+/* ================================================================================================
+ * 5. Source registry (connector side)
+ * ================================================================================================
+ *
+ * The connector's `sources` table: id "src_…", owning organisation, name (unique per organisation),
+ * kind csv | sqlite | postgres, location, status registered | importing | imported | failed, the
+ * imported table, metadata JSON, timestamps. Every change is evidenced in the same transaction:
+ *   catalog.source_registered  {kind, name, location}          subjects: source id
+ *   catalog.source_imported    {rows, tables, columns, bytes, content_hash, hash_alg}
+ *   catalog.source_import_failed {code}
+ *   catalog.source_deleted     {kind, name}
+ *
+ * Locations. CSV and SQLite files are named by a path relative to the import directory
+ * (catalog.import_dir, default DIR/import): absolute paths, ".." and symlinks that lead out of it are
+ * refused (TDS_EINVAL "invalid_path"), so a caller of the API cannot read the node's own files. A
+ * CSV may instead be uploaded in the registration request (content_base64, bounded by the API's
+ * body limit); it is kept as DIR/data/<id>.upload.csv. PostgreSQL sources take a connection string,
+ * stored sealed (tds_seal under the node's key, context "catalog-source-conn"); only a redacted
+ * form (password removed) is ever shown.
+ *
+ * Raw data. An imported CSV lives in DIR/data/<id>-<n>.db (n counts imports), one table named after
+ * the source. See docs/catalog.md for why this is not tds.db.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct tds_catalog tds_catalog;
+
+typedef struct tds_catalog_opts {
+	tds_ledger *ledger;       /* evidence (borrowed, required for changes) */
+	const char *node_id;      /* actor node of evidence entries (copied) */
+	const char *dir;          /* node directory: raw data goes to DIR/data (required, copied) */
+	const char *import_dir;   /* server-side files must lie under it; NULL = DIR/import (copied) */
+	const uint8_t *seal_key;  /* 32 bytes sealing connection strings (copied); NULL = postgres refused */
+	tds_suite suite;          /* suite for sealing and content hashes */
+	int sample_rows;          /* default rows of a sample, 0 = 20 */
+} tds_catalog_opts;
+
+/* Runs the "catalog" migrations, creates DIR/data (0700) and the import directory if missing,
+ * removes stale temporary import files and raw-data files no source refers to, and marks sources
+ * left "importing" by a crash as "failed" (error "interrupted"). */
+int tds_catalog_open(tds_store *store, const tds_catalog_opts *opts, tds_catalog **out);
+void tds_catalog_free(tds_catalog *c); /* NULL is fine */
+/* The import directory in use (absolute, resolved). */
+const char *tds_catalog_import_dir(const tds_catalog *c);
+
+/* A source to register. */
+typedef struct tds_source_new {
+	const char *org_id;       /* owner (NULL: the node itself, e.g. an administrator) */
+	const char *name;         /* 1..128 bytes of UTF-8 without control characters */
+	const char *kind;         /* "csv", "sqlite", "postgres" */
+	const char *path;         /* csv, sqlite: relative to the import directory */
+	const void *content;      /* csv: uploaded bytes instead of a path */
+	size_t content_len;
+	const char *connection;   /* postgres: connection string (sealed at rest) */
+	const char *table;        /* sqlite, postgres: profile only this table (default: every table) */
+	tds_csv_opts csv;         /* csv: encoding, header, delimiter, report_ragged */
+} tds_source_new;
+
+/* Registers a source: checks the location (the file opens; the database opens read-only; the
+ * PostgreSQL session is read-only), stores it, evidences it. *out: the source as JSON (below).
+ * TDS_EINVAL for bad input (named), TDS_ECONFLICT "source_name_taken". */
+int tds_catalog_source_create(tds_catalog *c, const tds_ledger_actor *actor, const tds_source_new *in, json_t **out);
+
+/* Imports a source: a CSV is streamed into its own SQLite file (section 3); a SQLite or PostgreSQL
+ * source is profiled in place (nothing copied). The metadata replaces the previous one, atomically
+ * with the data file. One import per source at a time (TDS_ECONFLICT "import_running"); progress
+ * (may be NULL) is called as in section 3 and is visible meanwhile in tds_catalog_source_get. A
+ * failed import keeps the previous data and metadata, sets status "failed" with the error and is
+ * evidenced. `org` (NULL = any) restricts to that organisation's sources. *out: the source. */
+int tds_catalog_source_import(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const char *id,
+			      tds_import_progress_fn progress, void *progress_ctx, json_t **out);
+
+/* A source as JSON:
+ *   {"id","org_id","name","kind","location","options","status","table","error","metadata",
+ *    "created_at","updated_at","imported_at","progress"(while importing)}
+ * TDS_ENOTFOUND "source_not_found" (also when it belongs to another organisation than `org`). */
+int tds_catalog_source_get(tds_catalog *c, const char *org, const char *id, json_t **out);
+/* Page of sources (without metadata) in id order after cursor: {"items":[…],"next_cursor":…|null}. */
+int tds_catalog_source_list(tds_catalog *c, const char *org, int limit, const char *cursor, json_t **out);
+/* The first `limit` rows (0 = the default sample size, at most 1000) of the source's table `table`
+ * (NULL = its only or first table): {"table","columns","rows"}. A CSV source must be imported first
+ * (TDS_EUNPROC "not_imported"). */
+int tds_catalog_source_sample(tds_catalog *c, const char *org, const char *id, const char *table, int limit,
+			      json_t **out);
+/* Deletes a source, its raw-data file and its uploaded file; evidenced. */
+int tds_catalog_source_delete(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const char *id);
+
+/* The raw-data SQLite file and table of an imported CSV source (for the scan and products):
+ * path written into path_out (cap bytes), table into table_out (cap >= 72). TDS_EUNPROC
+ * "not_imported" before the first import. */
+int tds_catalog_source_data(tds_catalog *c, const char *id, char *path_out, size_t cap, char *table_out);
+
+/* ================================================================================================
+ * 6. HTTP routes (routes.c)
+ * ================================================================================================
+ *
+ *   POST   /api/v1/sources                 register (JSON: name, kind, path | content_base64 |
+ *                                          connection, table, encoding, header, delimiter, ragged)
+ *   GET    /api/v1/sources                 list (limit, cursor)
+ *   GET    /api/v1/sources/{id}            one source with its metadata
+ *   POST   /api/v1/sources/{id}/import     import or profile now; answers when done
+ *   GET    /api/v1/sources/{id}/sample     first rows (limit, table) — for the owner's eyes only
+ *   DELETE /api/v1/sources/{id}            delete the source and its raw data
+ *
+ * All admit provider and admin; a provider sees and changes only its organisation's sources.
+ */
+
+struct tds_router;
+
+int tds_catalog_routes(tds_catalog *c, struct tds_router *r);
+
+#endif

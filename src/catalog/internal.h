@@ -1,0 +1,56 @@
+/*
+ * internal.h — what the catalog's files share and nobody else sees: the fast profile entry points
+ * used by the import's parser thread, the module handle, and small helpers.
+ */
+#ifndef TDS_CATALOG_INTERNAL_H
+#define TDS_CATALOG_INTERNAL_H
+
+#include "catalog/catalog.h"
+
+#include <pthread.h>
+
+#define T_BIT(t) (1u << (t))
+#define T_TEXT_ONLY T_BIT(TDS_COL_TEXT)
+
+/* Adds a non-null value that is not a null marker. Classifies it only while the column may still
+ * be something other than text (else returns T_TEXT_ONLY without touching *v); returns the value's
+ * type set, with *v filled when it has more than text. */
+unsigned prof_add_value(tds_profile *p, size_t c, const char *s, size_t len, tds_value *v);
+/* Adds a SQL NULL / null marker. */
+void prof_add_null(tds_profile *p, size_t c);
+/* Counts one row (values are added per column; rows are counted once). */
+void prof_add_row(tds_profile *p);
+
+/* A 64-bit hash of bytes (not cryptographic: distinct estimates). */
+uint64_t cat_hash64(const void *data, size_t len);
+
+/* Hash every input byte the reader reads into h (borrowed; NULL stops). */
+void csv_set_hash(tds_csv *r, tds_hash_ctx *h);
+
+/* The reader's options as checked at open (delimiter and max_field filled in). */
+const tds_csv_opts *csv_opts(const tds_csv *r);
+
+/* Sets an error naming a line: "line L: …". */
+int cat_line_error(int code, const char *name, uint64_t line, const char *fmt, ...) TDS_PRINTF(4, 5);
+
+/* Import state visible while an import runs. */
+typedef struct cat_running {
+	char id[TDS_ID_MAX];
+	tds_import_progress p;
+	struct cat_running *next;
+} cat_running;
+
+struct tds_catalog {
+	tds_store *store;
+	tds_ledger *ledger;
+	char node_id[TDS_ID_MAX + 8];
+	char *dir, *data_dir, *import_dir;
+	uint8_t seal_key[TDS_MASTER_KEY_LEN];
+	bool have_seal_key;
+	tds_suite suite;
+	int sample_rows;
+	pthread_mutex_t lock; /* guards running */
+	cat_running *running;
+};
+
+#endif
