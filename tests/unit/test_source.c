@@ -9,6 +9,7 @@
  */
 #include "catalog/catalog.h"
 #include "crypto/crypto.h"
+#include "http/http.h"
 #include "ledger/ledger.h"
 #include "store/store.h"
 
@@ -566,6 +567,115 @@ static void test_postgres_source(void **state)
 	assert_string_equal(tds_error_name(), "connection_failed");
 }
 
+/* ---- the routes, through a real server ---- */
+
+static int auth_stub(void *ctx, tds_req *req, tds_principal *out)
+{
+	(void)ctx;
+	const char *h = tds_req_header(req, "Authorization");
+	if (!h)
+		return 0;
+	out->account_id = "acc_01JAAAAAAAAAAAAAAAAAAAAAAA";
+	if (strcmp(h, "Bearer provider-a") == 0) {
+		out->org_id = ORG_A;
+		out->roles = TDS_ROLE_PROVIDER;
+	} else if (strcmp(h, "Bearer provider-b") == 0) {
+		out->org_id = ORG_B;
+		out->roles = TDS_ROLE_PROVIDER;
+	} else if (strcmp(h, "Bearer consumer") == 0) {
+		out->org_id = ORG_B;
+		out->roles = TDS_ROLE_CONSUMER;
+	} else {
+		return tds_error_set(TDS_EAUTH, "invalid_token", "bad token");
+	}
+	return 0;
+}
+
+static long call(tds_http_client *c, const char *token, const char *method, const char *path, const char *body, json_t **out)
+{
+	tds_http_client_set_token(c, token);
+	json_t *b = NULL;
+	if (body)
+		assert_int_equal(tds_json_parse(body, strlen(body), &b), 0);
+	long st = 0;
+	*out = NULL;
+	ok(tds_http_client_json(c, method, path, b, &st, out));
+	json_decref(b);
+	return st;
+}
+
+static void test_routes(void **state)
+{
+	(void)state;
+	tds_router *r = tds_router_new();
+	ok(tds_catalog_routes(F->cat, r));
+	assert_int_equal(tds_router_count(r), 6);
+	tds_server_opts o = {.name = "api", .threads = 2, .max_body = 1 << 20, .auth = auth_stub};
+	tds_server *srv;
+	ok(tds_server_start(r, &o, &srv));
+	char base[64];
+	snprintf(base, sizeof base, "http://127.0.0.1:%u", tds_server_port(srv));
+	tds_http_client *c = tds_http_client_new(base, 10000);
+	json_t *out;
+	write_file(F->imp, "tax.csv", TAX_CSV);
+	assert_int_equal(call(c, NULL, "GET", "/api/v1/sources", NULL, &out), 401);
+	json_decref(out);
+	assert_int_equal(call(c, "consumer", "GET", "/api/v1/sources", NULL, &out), 403);
+	json_decref(out);
+	assert_int_equal(call(c, "provider-a", "POST", "/api/v1/sources", "{\"name\":\"t\",\"kind\":\"csv\",\"path\":\"../tds.db\"}", &out), 400);
+	assert_string_equal(tds_json_str(json_object_get(out, "error"), "code", ""), "invalid_path");
+	json_decref(out);
+	assert_int_equal(call(c, "provider-a", "POST", "/api/v1/sources", "{\"name\":\"t\",\"kind\":\"csv\",\"path\":\"tax.csv\",\"encoding\":\"latin1\"}", &out), 400);
+	json_decref(out);
+	assert_int_equal(call(c, "provider-a", "POST", "/api/v1/sources", "{\"name\":\"纳税\",\"kind\":\"csv\",\"path\":\"tax.csv\",\"header\":\"yes\"}", &out), 201);
+	char id[TDS_ID_MAX], path[128];
+	snprintf(id, sizeof id, "%s", tds_json_str(out, "id", ""));
+	assert_string_equal(tds_json_str(json_object_get(out, "options"), "header", ""), "yes");
+	json_decref(out);
+	snprintf(path, sizeof path, "/api/v1/sources/%s/sample", id);
+	assert_int_equal(call(c, "provider-a", "GET", path, NULL, &out), 422);
+	assert_string_equal(tds_json_str(json_object_get(out, "error"), "code", ""), "not_imported");
+	json_decref(out);
+	snprintf(path, sizeof path, "/api/v1/sources/%s/import", id);
+	assert_int_equal(call(c, "provider-b", "POST", path, NULL, &out), 404); /* another organisation's */
+	json_decref(out);
+	assert_int_equal(call(c, "provider-a", "POST", path, NULL, &out), 200);
+	assert_string_equal(tds_json_str(out, "status", ""), "imported");
+	json_decref(out);
+	snprintf(path, sizeof path, "/api/v1/sources/%s/sample?limit=1", id);
+	assert_int_equal(call(c, "provider-a", "GET", path, NULL, &out), 200);
+	assert_int_equal(json_array_size(json_object_get(out, "rows")), 1);
+	json_decref(out);
+	snprintf(path, sizeof path, "/api/v1/sources/%s/sample?limit=0", id);
+	assert_int_equal(call(c, "provider-a", "GET", path, NULL, &out), 400);
+	json_decref(out);
+	/* an upload in the request body */
+	tds_buf b64 = TDS_BUF_INIT, body = TDS_BUF_INIT;
+	ok(tds_b64_encode("a,b\n1,2\n", 8, &b64));
+	ok(tds_buf_printf(&body, "{\"name\":\"up\",\"kind\":\"csv\",\"content_base64\":\"%s\",\"ragged\":\"report\"}", b64.data));
+	assert_int_equal(call(c, "provider-b", "POST", "/api/v1/sources", body.data, &out), 201);
+	json_decref(out);
+	tds_buf_free(&b64);
+	tds_buf_free(&body);
+	assert_int_equal(call(c, "provider-a", "GET", "/api/v1/sources?limit=1", NULL, &out), 200);
+	assert_int_equal(json_array_size(json_object_get(out, "items")), 1);
+	assert_true(json_is_null(json_object_get(out, "next_cursor")));
+	json_decref(out);
+	snprintf(path, sizeof path, "/api/v1/sources/%s", id);
+	assert_int_equal(call(c, "provider-a", "GET", path, NULL, &out), 200);
+	assert_int_equal(tds_json_int(json_array_get(json_object_get(json_object_get(out, "metadata"), "tables"), 0), "row_count", 0), 3);
+	json_decref(out);
+	assert_int_equal(call(c, "provider-b", "DELETE", path, NULL, &out), 404);
+	json_decref(out);
+	assert_int_equal(call(c, "provider-a", "DELETE", path, NULL, &out), 200);
+	json_decref(out);
+	assert_int_equal(call(c, "provider-a", "GET", path, NULL, &out), 404);
+	json_decref(out);
+	tds_http_client_free(c);
+	tds_server_stop(srv);
+	tds_router_free(r);
+}
+
 int main(void)
 {
 	tds_crypto_init();
@@ -575,6 +685,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_csv_upload, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_running_and_cleanup, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_sqlite_source, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_routes, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_postgres_source, pg_setup, pg_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
