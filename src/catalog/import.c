@@ -285,6 +285,7 @@ static int run_pass(import_ctx *ic, const char *tmp, const tds_col_type *declare
 	p.ncols = n;
 	tds_buf create = TDS_BUF_INIT, insert = TDS_BUF_INIT, insertn = TDS_BUF_INIT;
 	bool thread = false, writing = true;
+	int wfd = open(tmp, O_RDONLY | O_CLOEXEC);
 	int rc = 0;
 	memset(res, 0, sizeof *res);
 	if (!(res->prof = tds_profile_new(n))) {
@@ -407,8 +408,15 @@ static int run_pass(import_ctx *ic, const char *tmp, const tds_col_type *declare
 				b = &p.b[cur];
 			}
 		}
-		if (res->rows % PROGRESS_EVERY == 0 && (rc = progress(ic, res->rows)))
-			goto stop;
+		if (res->rows % PROGRESS_EVERY == 0) {
+			/* start writing back what SQLite has written so far, so that the disk works while
+			 * we parse and the final fsync has only the tail left (measured: the fsync of a
+			 * 236 MB file otherwise takes 0.5-0.9 s after the last row) */
+			if (wfd >= 0)
+				sync_file_range(wfd, 0, 0, SYNC_FILE_RANGE_WRITE);
+			if ((rc = progress(ic, res->rows)))
+				goto stop;
+		}
 	}
 	if (got < 0) {
 		rc = got;
@@ -440,6 +448,8 @@ done:
 	sqlite3_finalize(p.insn);
 	if (p.db && sqlite3_close(p.db) != SQLITE_OK && !rc)
 		rc = tds_error_set(TDS_EIO, "import_failed", "closing the import file failed");
+	if (wfd >= 0)
+		close(wfd);
 	for (size_t i = 0; i < NBATCH; i++) {
 		free(p.b[i].cells);
 		free(p.b[i].text);
@@ -538,8 +548,10 @@ int tds_csv_import(tds_csv *r, const char *db_path, const tds_csv_import_opts *o
 	}
 	char dir[4200];
 	snprintf(dir, sizeof dir, "%s", db_path);
+	int64_t sync0 = tds_monotonic_us();
 	if ((rc = sync_path(tmp, false)))
 		goto done;
+	int64_t sync_us = tds_monotonic_us() - sync0;
 	if (rename(tmp, db_path) != 0) {
 		rc = tds_error_set(TDS_EIO, "import_failed", "cannot rename the import file into place: %s", strerror(errno));
 		goto done;
@@ -566,8 +578,9 @@ int tds_csv_import(tds_csv *r, const char *db_path, const tds_csv_import_opts *o
 	for (uint64_t i = 0; i < res.ragged && i < TDS_ARRAY_LEN(res.ragged_lines); i++)
 		json_array_append_new(lines, json_integer((json_int_t)res.ragged_lines[i]));
 	int64_t us = tds_monotonic_us() - ic.t0;
-	char secs[32];
+	char secs[32], sync_secs[32];
 	snprintf(secs, sizeof secs, "%lld.%03lld", (long long)(us / 1000000), (long long)(us / 1000 % 1000));
+	snprintf(sync_secs, sizeof sync_secs, "%lld.%03lld", (long long)(sync_us / 1000000), (long long)(sync_us / 1000 % 1000));
 	out = json_pack("{s:s, s:b, s:s, s:I, s:I, s:i, s:I, s:o, s:s, s:[{s:s, s:I, s:o}]}", "encoding",
 			tds_csv_encoding_name(tds_csv_encoding_of(r)), "header", schema.header, "delimiter",
 			delimiter_name(csv_opts(r)->delimiter), "rows", (json_int_t)res.rows, "bytes",
@@ -578,6 +591,7 @@ int tds_csv_import(tds_csv *r, const char *db_path, const tds_csv_import_opts *o
 		rc = tds_error_set(TDS_ENOMEM, NULL, "out of memory");
 		goto done;
 	}
+	json_object_set_new(out, "sync_seconds", json_string(sync_secs));
 	if (h) {
 		uint8_t digest[TDS_HASH_LEN];
 		tds_buf hex = TDS_BUF_INIT;

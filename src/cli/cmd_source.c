@@ -240,6 +240,7 @@ int tds_cli_bench_import(int argc, char **argv)
 	json_object_set_new(metrics, "db_bytes", json_integer(db_bytes));
 	json_object_set_new(metrics, "passes", json_incref(json_object_get(meta, "passes")));
 	json_object_set_new(metrics, "cpu_s", json_real(cpu));
+	json_object_set_new(metrics, "fsync_s", json_real(atof(tds_json_str(meta, "sync_seconds", "0"))));
 	json_object_set_new(metrics, "generate_s", json_real(gen_s));
 	json_t *params = json_pack("{s:i, s:s, s:s, s:s}", "columns", 10, "hash", tds_hash_alg(suite), "encoding",
 				   tds_json_str(meta, "encoding", ""), "durability", "fsync of the file and directory before rename");
