@@ -11,6 +11,7 @@ PACKAGES=(
   libsodium-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
   libsqlite3-dev sqlite3 libcmocka-dev libinih-dev libunistring-dev
   libpq-dev bubblewrap curl
+  postgresql  # server programs: test_source starts a throwaway cluster on a Unix socket (about 1 s)
 )
 
 missing=()
