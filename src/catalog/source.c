@@ -792,7 +792,11 @@ static int import_csv(tds_catalog *c, const srow *r, import_ctx2 *pc, char *data
 	snprintf(data_name, cap, "%s-%lld.db", r->id, (long long)r->import_count + 1);
 	tds_sql_name(r->name, strlen(r->name), table, 72);
 	tds_csv *reader;
-	if ((rc = tds_path_join(path, sizeof path, c->data_dir, data_name)) || (rc = tds_csv_open_fd(fd, true, &co, &reader)))
+	if ((rc = tds_path_join(path, sizeof path, c->data_dir, data_name))) {
+		close(fd);
+		return rc;
+	}
+	if ((rc = tds_csv_open_fd(fd, true, &co, &reader)))
 		return rc; /* tds_csv_open_fd closed fd */
 	tds_csv_import_opts io = {.table = table, .progress = on_progress, .progress_ctx = pc, .hash_suite = c->suite};
 	rc = tds_csv_import(reader, path, &io, meta);
