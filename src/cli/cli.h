@@ -26,6 +26,12 @@ int tds_cli_ledger(int argc, char **argv);
 /* `tds bench NAME [--json] …`; argv[0] is "bench". */
 int tds_cli_bench(int argc, char **argv);
 
+/* `tds bench import [--json] [--rows N]`; argv[0] is "bench", argv[1] "import". */
+int tds_cli_bench_import(int argc, char **argv);
+
+/* `tds source (add | list | show | import | sample | delete) …` against a connector; argv[0] is "source". */
+int tds_cli_source(const char *node_url, const char *token, int argc, char **argv);
+
 /* Prints a usage error to stderr and returns 2. */
 int tds_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -19,8 +19,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-int tds_cli_bench_import(int argc, char **argv);
-int tds_cli_source(const char *node, const char *token, int argc, char **argv);
 
 static int print_json(const json_t *o, bool compact)
 {

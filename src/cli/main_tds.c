@@ -18,7 +18,7 @@ static void usage(FILE *f)
 		   "  tds crypto (keygen|sign|verify|hash|encrypt|decrypt) --suite gm|intl …\n"
 		   "  tds ledger verify (--dir DIR | --node URL [--token T] [--key node.pub]) [--json]\n"
 		   "                                                recompute and check a node's whole ledger\n"
-		   "  tds bench ledger [--json] [--n N]              benchmarks (JSON metrics)\n"
+		   "  tds bench (ledger [--n N] | import [--rows N]) [--json]   benchmarks (JSON metrics)\n"
 		   "  tds [--node URL] [--token TOKEN] <noun> <verb> … [--json]\n"
 		   "      verbs: health | login --username U [--password P] | logout | whoami | node info | routes\n"
 		   "             account (create --username U --password P [--role R]… | list | show ID | disable ID | enable ID)\n"
@@ -26,6 +26,15 @@ static void usage(FILE *f)
 		   "             org (register | show | list | verify | review)   person (register | show | list | verify | review)\n"
 		   "             role (apply | grant | list | suspend | restore)   qualification (add | review | list)\n"
 		   "             member (add | list | disable | enable)   whitelist   me   password change   session (list | revoke)\n"
+		   "             connector register --name N --vendor-serial S --ip A [--ip B]… --software-version V\n"
+		   "                 --data-endpoint URL --hw-fingerprint HEX (--from-node URL | --node-id ID --public-key FILE\n"
+		   "                 --api-endpoint URL)            an organisation's admin, on the operator (连接器入驻)\n"
+		   "             connector (approve ID [--reason R] | reject ID --reason R | revoke ID --reason R\n"
+		   "                 | list [--status S] [--org O] [--presence P] | show ID)   platform reviewers, on the operator\n"
+		   "             connector enroll --client-id C [--client-secret S] [--operator-key-id K]\n"
+		   "                                                on the connector node, as its admin (入网; or TDS_CLIENT_SECRET)\n"
+		   "             source (add --name N --kind K (--path P | --file F | --connection C) | list | show ID |\n"
+		   "                     import ID | sample ID | delete ID)\n"
 		   "      TDS_NODE and TDS_TOKEN in the environment stand in for --node and --token.\n");
 }
 
@@ -83,6 +92,8 @@ int main(int argc, char **argv)
 		return tds_cli_ledger(sub_argc, sub_argv);
 	if (strcmp(cmd, "bench") == 0)
 		return tds_cli_bench(sub_argc, sub_argv);
+	if (strcmp(cmd, "source") == 0)
+		return tds_cli_source(node, token, sub_argc, sub_argv);
 	if (strcmp(cmd, "node") == 0 && sub_argc > 1 && strcmp(sub_argv[1], "init") == 0)
 		return tds_cli_node(sub_argc, sub_argv);
 	return tds_cli_api(node, token, sub_argc, sub_argv);
