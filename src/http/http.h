@@ -131,8 +131,9 @@ int tds_resp_json(tds_resp *resp, int status, json_t *body);
 /* Sets a body of any type (copied). */
 int tds_resp_data(tds_resp *resp, int status, const char *content_type, const void *data, size_t len);
 /* Sets the DESIGN §5 error body from the thread's last error (status from the code, except the
- * names "unsupported_media_type" → 415, "method_not_allowed" → 405, "uri_too_long" → 414 and
- * "service_unavailable" → 503, which keep their TDS_EINVAL/TDS_EIO code). Returns 0. */
+ * names "unsupported_media_type" → 415, "method_not_allowed" → 405, "uri_too_long" → 414,
+ * "service_unavailable" → 503 and "operator_unreachable" → 502, which keep their TDS_EINVAL/TDS_EIO
+ * code). Returns 0. */
 int tds_resp_error(tds_resp *resp);
 /* Adds a response header (copied; at most 16). TDS_EINTERNAL for a name that is not an HTTP token or a
  * value with control characters. Content-Type, X-Request-Id, Cache-Control: no-store and
@@ -174,7 +175,8 @@ const tds_route_info *tds_router_get(const tds_router *r, size_t i);
 
 /* Authenticator: given the request (headers available), fill *out and return 0; return TDS_EAUTH
  * when credentials are present but invalid; return 0 with out->roles == 0 and account_id NULL when
- * there are no credentials. Called only when the route needs roles or credentials are sent. */
+ * there are no credentials. Called only when the route needs roles or credentials are sent
+ * (Authorization, Signature or Signature-Input), so a signed call to a public route is verified too. */
 typedef int (*tds_authenticator)(void *ctx, tds_req *req, tds_principal *out);
 
 typedef struct tds_server_opts {
@@ -428,8 +430,8 @@ int tds_http_verify_signature(tds_req *req, const tds_sig_verifier *v, tds_princ
  *           return tds_identity_http_auth(n->identity, req, out);   // bearer tokens
  *   }
  *
- * The server calls the authenticator for every protected route (and whenever Authorization is
- * sent), so signed calls to protected routes always pass through it. */
+ * The server calls the authenticator for every protected route and whenever Authorization,
+ * Signature or Signature-Input is sent, so every signed call passes through it. */
 int tds_sig_http_auth(void *ctx, tds_req *req, tds_principal *out);
 
 /* Makes the client sign every request with key (borrowed: it must outlive the client or the next

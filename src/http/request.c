@@ -169,6 +169,8 @@ int http_status_for(int code, const char *name)
 		return 414;
 	if (name && strcmp(name, "service_unavailable") == 0)
 		return 503;
+	if (name && strcmp(name, "operator_unreachable") == 0) /* a peer failed: the gateway answer */
+		return 502;
 	return tds_error_http_status(code);
 }
 

@@ -279,7 +279,11 @@ static void handle(http_ctx *c)
 		req->body_len = c->body.len;
 	}
 	bool protect = rt->info.roles != TDS_ROLES_PUBLIC;
-	if (protect || tds_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION)) {
+	/* credentials sent are always checked, even on a public route: a bearer token, or a request
+	 * signature (a revoked node's signed call is refused wherever it goes) */
+	bool credentials = tds_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION) || tds_req_header(req, "Signature") ||
+			   tds_req_header(req, "Signature-Input");
+	if (protect || credentials) {
 		if (s->auth) {
 			memset(&c->principal, 0, sizeof c->principal);
 			int rc = s->auth(s->auth_ctx, req, &c->principal);
