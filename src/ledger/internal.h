@@ -101,6 +101,11 @@ struct tds_ledger {
 	int wal_fd;
 	char wal_path[4096];
 
+	/* request signer of publishing (sign_lock; tds_ledger_set_signer) */
+	pthread_mutex_t sign_lock;
+	const tds_key *sign_key;
+	char sign_keyid[257];
+
 	/* per-thread statements (tlock) */
 	pthread_key_t tkey;
 	pthread_mutex_t tlock;

@@ -480,6 +480,12 @@ int tds_witness_cosign(tds_witness *w, const char *note, size_t len, uint64_t ol
  * negative only when no checkpoint could be issued. */
 int tds_ledger_publish(tds_ledger *lg, const char *const *urls, size_t n, json_t **report);
 
+/* Makes publishing sign its calls to witnesses (RFC 9421, http.h) with key under keyid, e.g. a
+ * connector's node key under its certificate serial once it has enrolled. key is borrowed and must
+ * outlive the ledger; keyid is copied (1-256 visible ASCII). NULL key: unsigned calls, as before.
+ * May be called while a publish runs (the next witness call picks it up). */
+int tds_ledger_set_signer(tds_ledger *lg, const tds_key *key, const char *keyid);
+
 /* The latest checkpoint note with every cosignature it received appended (a cosigned checkpoint,
  * C2SP), its head in *cp. TDS_ENOTFOUND "no_checkpoint" before the first. */
 int tds_ledger_checkpoint_cosigned(tds_ledger *lg, tds_buf *note, tds_ledger_head *cp);

@@ -1353,6 +1353,7 @@ int tds_ledger_open(const tds_ledger_opts *o, tds_ledger **out)
 	sem_init(&lg->ckpt_work, 0, 0);
 	pthread_mutex_init(&lg->slock, NULL);
 	pthread_cond_init(&lg->scond, NULL);
+	pthread_mutex_init(&lg->sign_lock, NULL);
 	lg->wal_fd = -1;
 	if (pthread_key_create(&lg->tkey, thread_exit) != 0) {
 		pthread_mutex_destroy(&lg->lock);
@@ -1362,6 +1363,7 @@ int tds_ledger_open(const tds_ledger_opts *o, tds_ledger **out)
 		sem_destroy(&lg->ckpt_work);
 		pthread_mutex_destroy(&lg->slock);
 		pthread_cond_destroy(&lg->scond);
+		pthread_mutex_destroy(&lg->sign_lock);
 		free(lg);
 		return tds_error_set(TDS_EIO, NULL, "cannot create a thread key");
 	}
@@ -1428,6 +1430,7 @@ void tds_ledger_free(tds_ledger *lg)
 	sem_destroy(&lg->ckpt_work);
 	pthread_mutex_destroy(&lg->slock);
 	pthread_cond_destroy(&lg->scond);
+	pthread_mutex_destroy(&lg->sign_lock);
 	free(lg);
 }
 

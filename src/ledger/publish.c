@@ -6,6 +6,8 @@
  * Trust note: the witness's public key is read from its /api/v1/node at publish time, so a
  * cosignature here proves only that the answering node holds that key. Binding witness keys to
  * node certificates issued by the operator is the identity issue's job (node certificates).
+ * With a signer (tds_ledger_set_signer) every call to a witness is signed, so a witness that
+ * checks signatures knows which certified node is publishing, and refuses a revoked one.
  */
 #include "ledger/internal.h"
 
@@ -180,6 +182,29 @@ static int keep_tx(sqlite3 *db, void *arg)
 	return rc;
 }
 
+int tds_ledger_set_signer(tds_ledger *lg, const tds_key *key, const char *keyid)
+{
+	size_t n = keyid ? strlen(keyid) : 0;
+	if (key && (n == 0 || n >= sizeof lg->sign_keyid || !tds_key_has_private(key)))
+		return tds_error_set(TDS_EINVAL, "invalid_signer", "a signer needs a private key and a keyid of 1-256 characters");
+	pthread_mutex_lock(&lg->sign_lock);
+	lg->sign_key = key;
+	snprintf(lg->sign_keyid, sizeof lg->sign_keyid, "%s", key ? keyid : "");
+	pthread_mutex_unlock(&lg->sign_lock);
+	return 0;
+}
+
+/* Makes the client sign as the ledger's signer, if it has one. */
+static int apply_signer(tds_ledger *lg, tds_http_client *c)
+{
+	char keyid[sizeof lg->sign_keyid];
+	pthread_mutex_lock(&lg->sign_lock);
+	const tds_key *key = lg->sign_key;
+	memcpy(keyid, lg->sign_keyid, sizeof keyid);
+	pthread_mutex_unlock(&lg->sign_lock);
+	return key ? tds_http_client_set_signer(c, key, keyid) : 0;
+}
+
 /* One add-checkpoint exchange; on 409 with another known size, one retry from that size. */
 static int ask_witness(tds_ledger *lg, const char *url, const tds_buf *note, const tds_ledger_head *cp, json_t *rep)
 {
@@ -190,7 +215,7 @@ static int ask_witness(tds_ledger *lg, const char *url, const tds_buf *note, con
 	int rc;
 	if (!c)
 		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
-	if ((rc = fetch_witness(c, &wi)))
+	if ((rc = apply_signer(lg, c)) || (rc = fetch_witness(c, &wi)))
 		goto done;
 	json_object_set_new(rep, "witness", json_string(wi.name));
 	sqlite3 *db = tds_store_conn(lg->store);
