@@ -16,8 +16,8 @@
 #define APIKEY_PREFIX "tds_k_"
 
 /* Schema. Version 1 is the foundation's first cut; version 2 adds organisations, persons, role
- * applications and grants, qualifications, account links and login throttling. Never edit a
- * migration that has shipped: add the next one. */
+ * applications and grants, qualifications, account links and login throttling; version 3 connectors
+ * and the certificate revocation list. Never edit a migration that has shipped: add the next one. */
 static const tds_migration MIGRATIONS[] = {
     {1, "CREATE TABLE accounts ("
 	"  id TEXT PRIMARY KEY,"
@@ -145,6 +145,56 @@ static const tds_migration MIGRATIONS[] = {
 	"  at INTEGER NOT NULL) STRICT;"
 	"CREATE INDEX login_failures_user ON login_failures(username, at);"
 	"CREATE INDEX login_failures_ip ON login_failures(client_ip, at);"},
+    {3, /* connectors (连接器入驻), their node certificates, presence and the revocation list */
+	"CREATE TABLE connectors ("
+	"  id TEXT PRIMARY KEY,"
+	"  org_id TEXT NOT NULL REFERENCES orgs(id),"
+	"  name TEXT NOT NULL,"
+	"  vendor_serial TEXT NOT NULL,"
+	"  ips TEXT NOT NULL,"                /* JSON array of addresses */
+	"  software_version TEXT NOT NULL,"
+	"  api_endpoint TEXT NOT NULL,"
+	"  data_endpoint TEXT NOT NULL,"
+	"  hw_fingerprint TEXT NOT NULL,"
+	"  node_id TEXT NOT NULL,"
+	"  public_key_pem TEXT NOT NULL,"
+	"  key_id TEXT NOT NULL,"
+	"  key_alg TEXT NOT NULL,"
+	"  status TEXT NOT NULL,"             /* pending | approved | rejected | revoked */
+	"  registered_by TEXT NOT NULL,"
+	"  reviewed_by TEXT,"
+	"  reviewed_at INTEGER,"
+	"  review_reason TEXT,"
+	"  client_id TEXT UNIQUE,"
+	"  secret_hash BLOB,"                 /* HMAC(secret key, ClientSecret) */
+	"  cert_serial TEXT UNIQUE,"
+	"  certificate TEXT,"                 /* canonical JSON */
+	"  cert_issued_at INTEGER,"
+	"  cert_expires_at INTEGER,"
+	"  enrolled_at INTEGER,"
+	"  revoked_by TEXT,"
+	"  revoked_at INTEGER,"
+	"  revoke_reason TEXT,"
+	"  presence TEXT NOT NULL DEFAULT 'unknown'," /* unknown | online | offline */
+	"  presence_at INTEGER,"
+	"  last_seen_at INTEGER,"
+	"  heartbeat TEXT,"                   /* the last heartbeat's report, JSON */
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL) STRICT;"
+	"CREATE UNIQUE INDEX connectors_node ON connectors(node_id) WHERE status IN ('pending', 'approved');"
+	"CREATE UNIQUE INDEX connectors_device ON connectors(hw_fingerprint) WHERE status IN ('pending', 'approved');"
+	"CREATE UNIQUE INDEX connectors_key ON connectors(key_id) WHERE status <> 'rejected';"
+	"CREATE INDEX connectors_org ON connectors(org_id, id);"
+	"CREATE INDEX connectors_status ON connectors(status, id);"
+	"CREATE INDEX connectors_presence ON connectors(presence, last_seen_at);"
+	"CREATE TABLE cert_revocations ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  serial TEXT NOT NULL UNIQUE,"
+	"  connector_id TEXT NOT NULL REFERENCES connectors(id),"
+	"  node_id TEXT NOT NULL,"
+	"  org_id TEXT NOT NULL,"
+	"  revoked_at INTEGER NOT NULL,"
+	"  reason TEXT NOT NULL) STRICT;"},
 };
 
 int tds_identity_open(tds_store *store, const tds_identity_opts *opts, tds_identity **out)
@@ -171,6 +221,21 @@ int tds_identity_open(tds_store *store, const tds_identity_opts *opts, tds_ident
 		memcpy(id->pii_key, opts->pii_key, ID_PII_KEY_LEN);
 		id->has_pii_key = true;
 	}
+	if (opts && opts->secret_key) {
+		memcpy(id->secret_key, opts->secret_key, ID_SECRET_KEY_LEN);
+		id->has_secret_key = true;
+	}
+	id->witness = opts ? opts->witness : NULL;
+	if (opts && opts->node_key) {
+		if (!tds_key_has_private(opts->node_key) || tds_key_id(opts->node_key, id->node_key_id)) {
+			free(id);
+			return tds_error_set(TDS_EINVAL, "no_private_key", "identity signs node certificates: give it the "
+					     "node's private key, or none");
+		}
+		id->node_key = opts->node_key;
+	}
+	id->opts.cert_ttl_ms = opts && opts->cert_ttl_ms > 0 ? opts->cert_ttl_ms : 365LL * 24 * 3600 * 1000;
+	id->opts.offline_after_ms = opts && opts->offline_after_ms > 0 ? opts->offline_after_ms : 90LL * 1000;
 	id->opts.session_ttl_ms = opts && opts->session_ttl_ms > 0 ? opts->session_ttl_ms : 12LL * 3600 * 1000;
 	id->opts.apikey_max_ttl_ms = opts && opts->apikey_max_ttl_ms > 0 ? opts->apikey_max_ttl_ms : 365LL * 24 * 3600 * 1000;
 	id->opts.login_max_failures = opts && opts->login_max_failures > 0 ? opts->login_max_failures : 5;
@@ -193,6 +258,7 @@ void tds_identity_free(tds_identity *id)
 	if (!id)
 		return;
 	sodium_memzero(id->pii_key, sizeof id->pii_key);
+	sodium_memzero(id->secret_key, sizeof id->secret_key);
 	free(id->routes);
 	free(id);
 }

@@ -50,8 +50,19 @@
  * Evidence: every change and every refused privileged attempt is an entry in the node's ledger,
  * appended in the same transaction as the change ("identity.*" types, listed in docs/identity.md).
  *
- * Not here: HTTP (routes.c translates requests into these calls), connectors and node certificates
- * (a later step builds them on this module and the crypto/http request signing).
+ *   connectors         连接器入驻: a verified organisation holding a role registers a connector (device
+ *                      information, hardware fingerprint hash, the node's id and public key); a platform
+ *                      reviewer not of that organisation approves it, and the operator issues a ClientID,
+ *                      a ClientSecret (shown once, kept only as a keyed hash) and a node certificate
+ *                      (节点证书, crypto.h) signed with the operator's node key. The connector node
+ *                      enrols with its ClientID/secret (receives its certificate), signs its calls with
+ *                      keyid = the certificate's serial, and sends heartbeats; the operator marks it
+ *                      offline after a configurable silence. A certificate can be revoked; the operator
+ *                      refuses a revoked serial at once, and other nodes learn it from the operator's
+ *                      signed revocation list (node keys, below).
+ *
+ * Not here: HTTP (routes.c translates requests into these calls); signing and verifying requests
+ * (http), certificate format (crypto); the node wires the authenticator chain and the threads.
  */
 #ifndef TDS_IDENTITY_H
 #define TDS_IDENTITY_H
@@ -123,6 +134,16 @@ typedef struct tds_identity_opts {
 	int login_max_failures_ip; /* failed logins per client address within the window; default 50 */
 	int64_t login_window_ms;   /* default 15 minutes */
 	int64_t warn_before_ms;    /* qualification expiry warning; default 30 days */
+	/* Connectors (operator). The node's private key signs node certificates and the operator's
+	 * status statements (borrowed; NULL leaves approval refused with "no_node_key"). */
+	const tds_key *node_key;
+	/* 32-byte key of the keyed hash (HMAC, suite hash) that keeps ClientSecrets (copied). The node
+	 * derives it from its master key; NULL leaves approval and enrolment refused ("no_secret_key"). */
+	const uint8_t *secret_key;
+	/* Approved connectors' ledgers are registered here for witnessing (borrowed; may be NULL). */
+	tds_witness *witness;
+	int64_t cert_ttl_ms;       /* validity of issued node certificates; default 365 days */
+	int64_t offline_after_ms;  /* a connector silent this long is marked offline; default 90 s */
 } tds_identity_opts;
 
 /* Runs identity's migrations on the store and returns a handle (the store must outlive it).
@@ -423,12 +444,190 @@ int tds_identity_whitelist(tds_identity *id, int64_t now_ms, int limit, const ch
 int tds_identity_watch(tds_identity *id, int64_t now_ms, json_t **report);
 
 /* ------------------------------------------------------------------------------------------------
+ * Connectors (连接器入驻) and node certificates (connector.c), on the operator
+ *
+ * States of a connector:
+ *
+ *   pending --approve--> approved --revoke--> revoked
+ *      |
+ *      +----reject----> rejected       (the device, node and key may be registered again)
+ *
+ * Presence (heartbeats, approved connectors only): unknown → online (first heartbeat) → offline
+ * (silent for offline_after_ms, found by tds_identity_connector_watch) → online (next heartbeat).
+ * Every state and presence change is one transaction with its evidence entry.
+ *
+ * Uniqueness: a node id and a hardware fingerprint belong to at most one pending or approved
+ * connector; a public key to at most one connector that was not rejected (a revoked key never
+ * returns). ClientIDs are "client_<ULID>"; ClientSecrets "tds_cs_" + 43 base64url characters (256
+ * random bits), stored only as HMAC(secret_key, secret) and compared in constant time: a slow hash
+ * adds nothing to a 256-bit random secret, and the key (derived from the master key) keeps a copy of
+ * the database alone from testing guesses.
+ *
+ * Operator statements (运营方声明): the certificate status and the revocation list are served as
+ * statements the operator signs with its node key, so that a connector can believe them whatever
+ * carried them:
+ *
+ *   {"statement":{"type":"tds.cert_status"|"tds.revocations","issuer":"node_…",
+ *                 "issuer_key_id":"<64 hex>","at":"<RFC 3339>", …members of the type},
+ *    "sig_alg":"sm2-sm3"|"ed25519","signature":"<base64 of tds_sign over the canonical statement>"}
+ *
+ *   tds.cert_status:  "serial", "status" ("valid" | "expired" | "revoked"), "certificate" (the
+ *                     certificate object), and when revoked "revoked_at", "reason"
+ *   tds.revocations:  "since", "next" (the last seq listed, or since), "more" (bool), "items":
+ *                     [{"seq","serial","node_id","org_id","revoked_at","reason"}] in seq order
+ *
+ * Readers refuse a statement of another type, issuer or key, or whose "at" is more than
+ * TDS_CERT_SKEW_MS from their clock (a stale "valid" cannot be replayed for long).
+ * ---------------------------------------------------------------------------------------------- */
+
+#define TDS_CONNECTOR_IPS_MAX 16
+#define TDS_CLIENT_SECRET_PREFIX "tds_cs_"
+
+/* What a connector registration declares about the device and the node. */
+typedef struct tds_connector_in {
+	const char *name;             /* device name, 1-100 bytes of text */
+	const char *vendor_serial;    /* vendor serial number, 1-100 bytes of text */
+	const json_t *ips;            /* 1-16 distinct IPv4/IPv6 addresses (strings) */
+	const char *software_version; /* 1-64 characters of A-Z a-z 0-9 . + - _ */
+	const char *api_endpoint;     /* management API, http(s) URL of <= 256 visible ASCII characters */
+	const char *data_endpoint;    /* data plane, idem */
+	const char *hw_fingerprint;   /* 64 lower-case hex: hash of the hardware description */
+	const char *node_id;          /* "node_<ULID>": the connector's own GET /api/v1/node */
+	const char *public_key_pem;   /* the node's public key (node.pub); a private key is refused */
+} tds_connector_in;
+
+/* The organisation's admin registers a connector (status "pending"). The organisation must be
+ * verified (TDS_EPERM "not_verified") and hold an active role ("role_required"); persons cannot
+ * ("org_required"). Bad input: TDS_EINVAL "invalid_field", "invalid_ips", "invalid_version",
+ * "invalid_url", "invalid_fingerprint", "invalid_id", "invalid_key", "private_key_submitted".
+ * Duplicates: TDS_ECONFLICT "node_registered", "device_registered", "key_registered". *out: the
+ * connector (tds_identity_connector_get's shape). */
+int tds_identity_connector_register(tds_identity *id, const tds_principal *p, const tds_connector_in *in,
+				    json_t **out);
+
+/* A platform reviewer approves or rejects (reason required) a pending connector; reviewing one's own
+ * organisation's connector is refused (TDS_EPERM "self_review", evidenced). TDS_ECONFLICT
+ * "connector_revoked" / "not_pending" otherwise. Approval, in one transaction: ClientID and
+ * ClientSecret, a node certificate (role connector, valid cert_ttl_ms), the connector's ledger
+ * "tds.local/<node id>" registered with the witness, evidence "identity.connector_approved" and
+ * "identity.certificate_issued". *out: the connector plus, on approval, "client_id",
+ * "client_secret" (shown this once), "certificate" and "operator" {node_id, key_id}. */
+int tds_identity_connector_review(tds_identity *id, const tds_principal *p, const char *connector_id,
+				  tds_review_decision d, const char *reason, json_t **out);
+
+/* A platform reviewer revokes an approved connector's certificate with a reason (evidence
+ * "identity.certificate_revoked"; the serial joins the revocation list; an online connector becomes
+ * offline, since it can no longer be heard). TDS_ECONFLICT "already_revoked", "not_approved".
+ * Effective at once for tds_nodekeys on this node. */
+int tds_identity_connector_revoke(tds_identity *id, const tds_principal *p, const char *connector_id,
+				  const char *reason, json_t **out);
+
+/* One connector (members of its organisation, or oversight roles): device information, node id and
+ * key, status, review, ClientID, certificate (object, when issued), presence, last heartbeat. Never
+ * the secret. TDS_ENOTFOUND "connector_not_found". */
+int tds_identity_connector_get(tds_identity *id, const tds_principal *p, const char *connector_id, json_t **out);
+
+/* Page of connectors in id order, filtered by organisation, status (pending, approved, rejected,
+ * revoked) and presence (unknown, online, offline); NULL = any. The caller checks the matrix. */
+int tds_identity_connector_list(tds_identity *id, const char *org_id, const char *status, const char *presence,
+				int limit, const char *cursor, json_t **out);
+
+/* Enrolment (入网): the connector node presents its ClientID and ClientSecret and receives its
+ * certificate. TDS_EAUTH "invalid_client" for an unknown ClientID or a wrong secret (evidenced as
+ * "identity.connector_enroll_failed" when the ClientID is known); TDS_EPERM "connector_revoked".
+ * Evidence "identity.connector_enrolled". *out: {"connector_id","node_id","org_id","serial",
+ * "certificate":{…},"operator":{"node_id","key_id","sig_alg","public_key_pem"},"offline_after_s"}. */
+int tds_identity_connector_enroll(tds_identity *id, const char *client_id, const char *client_secret,
+				  const char *client_ip, json_t **out);
+
+/* A heartbeat from the connector node `p` (a node principal: session_id is its certificate serial).
+ * report: {"status":"ok"|"degraded"|"maintenance","version":"…","uptime_s":n,"health":{name:n,…}}
+ * (health: at most 16 non-negative integers named [a-z0-9_]{1,32}). Records last_seen and the
+ * report; a connector that was not online becomes online (evidence "identity.connector_online").
+ * TDS_EPERM "not_a_connector" for a principal without a certificate here. *out: {"connector_id",
+ * "presence","offline_after_s"}. */
+int tds_identity_connector_heartbeat(tds_identity *id, const tds_principal *p, const json_t *report, json_t **out);
+
+/* The presence watch: approved connectors online but silent since now_ms - offline_after_ms become
+ * offline, each in its own transaction with evidence "identity.connector_offline" and the log event
+ * "connector_offline" (warn, naming the organisation; the oversight issue turns it into an alert).
+ * *report (may be NULL): {"at","offline":[{"id","org_id","node_id","last_seen_at"}]}. */
+int tds_identity_connector_watch(tds_identity *id, int64_t now_ms, json_t **report);
+
+/* The signed tds.cert_status statement of the certificate `serial` (TDS_ENOTFOUND
+ * "certificate_not_found"). */
+int tds_identity_cert_status(tds_identity *id, const char *serial, json_t **out);
+
+/* The signed tds.revocations statement: revocations with seq > since, at most limit (1..500). */
+int tds_identity_cert_revocations(tds_identity *id, int64_t since, int limit, json_t **out);
+
+/* ------------------------------------------------------------------------------------------------
+ * Node keys (节点密钥, nodekeys.c): who signed a request. keyid = the signer's certificate serial
+ * ("crt_<ULID>"); tds_nodekeys_resolve is the tds_sig_resolver of the node's verifier (http.h).
+ *
+ *   operator   certificates are local: every resolve reads the certificate's status from the
+ *              registry (an indexed read, far cheaper than the signature check), so a revocation
+ *              is refused from the moment it commits; parsed keys are cached by serial.
+ *   connector  certificates come from the operator: on first sight of a serial, its signed
+ *              tds.cert_status (GET /api/v1/connectors/certificates/{serial}); then every
+ *              poll_interval the signed tds.revocations since the last one seen
+ *              (tds_nodekeys_sync). Unknown serials are remembered for 10 s, so a stream of made-up
+ *              keyids cannot turn into a stream of calls to the operator.
+ *
+ * A resolved principal has no account: username = the signer's node id, org_id = the certificate's
+ * organisation, session_id = the serial; the verifier adds TDS_ROLE_NODE. Refusals (TDS_EAUTH):
+ * "certificate_revoked", "certificate_expired", "certificate_unverifiable" (the operator could not
+ * be asked); an unknown serial is TDS_ENOTFOUND (the verifier answers "unknown_key"). Parsed keys
+ * live as long as the keyring (no release needed). Thread-safe.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct tds_nodekeys tds_nodekeys;
+
+/* identity: the operator's registry (NULL on a connector, which learns keys from its operator once
+ * tds_nodekeys_set_operator is called). */
+int tds_nodekeys_new(tds_identity *identity, tds_nodekeys **out);
+void tds_nodekeys_free(tds_nodekeys *k); /* NULL is fine */
+
+/* Connector: where certificates come from and how to ask. operator_pem: the operator's public key
+ * (copied); operator_node_id: its node id (statements must name it); own_key (borrowed, must outlive
+ * the keyring) and own_serial sign the requests to the operator. May be called again (re-enrolment):
+ * the cache is kept, and keys replaced stay alive until tds_nodekeys_free. */
+int tds_nodekeys_set_operator(tds_nodekeys *k, const char *operator_url, const char *operator_pem,
+			      const char *operator_node_id, const tds_key *own_key, const char *own_serial);
+
+/* tds_sig_resolver (ctx = tds_nodekeys *). */
+int tds_nodekeys_resolve(void *ctx, const char *keyid, tds_arena *arena, const tds_key **key, tds_principal *out);
+
+/* Connector: fetches the revocations listed since the last sync and marks them (also serials never
+ * seen, so their first use is refused without a call). *revoked (may be NULL): how many were new.
+ * A no-op before set_operator and on the operator. */
+int tds_nodekeys_sync(tds_nodekeys *k, int *revoked);
+
+/* The connector side of enrolment: POST {operator_url}/api/v1/connectors/enroll with the ClientID and
+ * secret, then checks what came back: the certificate verifies under the operator key that came with
+ * it, that key is pinned_key_id when one is given (64 hex, the operator's key id from the approval),
+ * the certificate names own_node_id, role connector, and own_key's public key. On success
+ * cert_json gets the certificate (canonical JSON) and operator_pem the operator's public key; *out
+ * (may be NULL) the certificate's statement. Errors: TDS_EIO "operator_unreachable" (HTTP 502), the
+ * operator's own error (code and message) for a refusal, TDS_EUNPROC "certificate_mismatch" /
+ * "operator_key_mismatch" for an answer that does not belong to this node or this operator. */
+int tds_nodekeys_enroll(const char *operator_url, const char *client_id, const char *client_secret,
+			const char *pinned_key_id, const tds_key *own_key, const char *own_node_id, tds_buf *cert_json,
+			tds_buf *operator_pem, tds_node_cert *out);
+
+/* Verifies an operator statement (format above) of `type` from operator_node_id under operator_key
+ * at now_ms; *statement (borrowed from doc, which the caller frees) is the inner object. TDS_ECRYPTO
+ * "bad_statement" / TDS_EINVAL "invalid_statement" / TDS_EAUTH "stale_statement". */
+int tds_nodekeys_statement_verify(const json_t *doc, const char *type, const char *operator_node_id,
+				  const tds_key *operator_key, int64_t now_ms, const json_t **statement);
+
+/* ------------------------------------------------------------------------------------------------
  * HTTP
  * ---------------------------------------------------------------------------------------------- */
 
 /* Registers identity's routes on the management API router: /api/v1/auth/…, /api/v1/me…,
  * /api/v1/accounts…, /api/v1/api-keys…, /api/v1/orgs…, /api/v1/persons…, /api/v1/role-applications…,
- * /api/v1/qualifications…, /api/v1/whitelist, /api/v1/identity/…. */
+ * /api/v1/qualifications…, /api/v1/whitelist, /api/v1/identity/…, /api/v1/connectors…. */
 int tds_identity_routes(tds_identity *id, tds_router *r);
 
 #endif

@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #define ID_PII_KEY_LEN 32
+#define ID_SECRET_KEY_LEN 32
 
 struct tds_identity {
 	tds_store *store;
@@ -22,6 +23,12 @@ struct tds_identity {
 	uint8_t pii_key[ID_PII_KEY_LEN];
 	tds_identity_requirements req;
 	struct id_route *routes; /* per-route handler contexts (routes.c), freed with the handle */
+	/* connectors (connector.c) */
+	const tds_key *node_key;            /* signs certificates and statements; NULL: approval refused */
+	char node_key_id[TDS_KEY_ID_LEN + 1];
+	bool has_secret_key;
+	uint8_t secret_key[ID_SECRET_KEY_LEN]; /* keyed hash of ClientSecrets */
+	tds_witness *witness;
 };
 
 /* Who acts, as read from the database for a principal (an account's current relations). */
@@ -107,6 +114,11 @@ int id_person_json(tds_identity *id, sqlite3 *db, const char *person_id, json_t 
 int id_account_page(tds_identity *id, const char *org_id, int limit, const char *cursor, json_t **out);
 /* Validates a holder id: "org_…" or "psn_…"; TDS_EINVAL "invalid_id" otherwise. */
 int id_check_holder(const char *holder_id);
+
+/* The certificate of `serial` as the registry holds it: *status is "valid", "expired" (past its
+ * expiry), or "revoked"; cert_json (may be NULL) gets the certificate. TDS_ENOTFOUND when no
+ * connector holds that serial. For tds_nodekeys on the operator. */
+int id_cert_state(tds_identity *id, const char *serial, int64_t now_ms, char status[16], tds_buf *cert_json);
 
 /* 0, or TDS_EPERM "self_review" (evidenced) when the principal's own organisation or person is
  * `holder`: nobody reviews their own applications. */

@@ -51,6 +51,16 @@ static const tds_identity_action ACTIONS[] = {
     {"qualification.review", R_REVIEW, TDS_SCOPE_ROLES, "资质审核", "Approve, reject or revoke a qualification"},
     {"whitelist.read", R_PARTICIPANT, TDS_SCOPE_ROLES, "合作方白名单", "Read the partner whitelist"},
     {"identity.watch", R_REVIEW, TDS_SCOPE_ROLES, "资质到期巡检", "Run the qualification expiry watch now"},
+    /* connectors and node certificates */
+    {"connector.register", 0, TDS_SCOPE_ORG_ADMIN, "连接器入驻申请", "Register a connector of the organisation (device, node, key)"},
+    {"connector.read", R_OVERSIGHT, TDS_SCOPE_MEMBER, "连接器查看", "Read and list connectors (everyone's, or one's own organisation's)"},
+    {"connector.list", R_OVERSIGHT, TDS_SCOPE_ROLES, "连接器列表", "List every organisation's connectors"},
+    {"connector.review", R_REVIEW, TDS_SCOPE_ROLES, "连接器审核", "Approve (issue ClientID, secret and certificate) or reject a connector"},
+    {"connector.revoke", R_REVIEW, TDS_SCOPE_ROLES, "证书吊销", "Revoke a connector's node certificate"},
+    {"connector.enroll", 0, TDS_SCOPE_PUBLIC, "连接器入网", "Fetch the node certificate with the ClientID and ClientSecret"},
+    {"connector.heartbeat", TDS_ROLE_NODE, TDS_SCOPE_ROLES, "连接器心跳", "Report a connector's status and health (signed by the node)"},
+    {"connector.status", R_OVERSIGHT | TDS_ROLE_NODE, TDS_SCOPE_ROLES, "证书状态", "Certificate status and revocation list, signed by the operator"},
+    {"node.enroll", R_ADMIN, TDS_SCOPE_ROLES, "节点入网", "Have this connector node fetch and install its certificate"},
     /* other modules */
     {"ledger.audit", R_OVERSIGHT, TDS_SCOPE_ROLES, "存证审计", "Search and read evidence entries with proofs"},
 };

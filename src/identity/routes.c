@@ -653,6 +653,160 @@ static int watch(tds_req *req, tds_resp *resp)
 	return reply(resp, 200, rc, out);
 }
 
+/* ---- connectors (连接器入驻) and node certificates ---- */
+
+static int connector_register(tds_req *req, tds_resp *resp)
+{
+	static const tds_json_field f[] = {
+	    {"name", TDS_JSON_STRING, true, 100},
+	    {"vendor_serial", TDS_JSON_STRING, true, 100},
+	    {"ips", TDS_JSON_STRING_ARRAY, true, TDS_CONNECTOR_IPS_MAX},
+	    {"software_version", TDS_JSON_STRING, true, 64},
+	    {"api_endpoint", TDS_JSON_STRING, true, TDS_CERT_URL_MAX},
+	    {"data_endpoint", TDS_JSON_STRING, true, TDS_CERT_URL_MAX},
+	    {"hw_fingerprint", TDS_JSON_STRING, true, TDS_HASH_HEX_LEN},
+	    {"node_id", TDS_JSON_STRING, true, TDS_ID_MAX},
+	    {"public_key_pem", TDS_JSON_STRING, true, 4096},
+	};
+	json_t *body = NULL, *out = NULL;
+	int rc = tds_req_json(req, f, TDS_ARRAY_LEN(f), false, &body);
+	if (rc)
+		return rc;
+	tds_connector_in in = {
+	    .name = tds_json_str(body, "name", NULL),
+	    .vendor_serial = tds_json_str(body, "vendor_serial", NULL),
+	    .ips = json_object_get(body, "ips"),
+	    .software_version = tds_json_str(body, "software_version", NULL),
+	    .api_endpoint = tds_json_str(body, "api_endpoint", NULL),
+	    .data_endpoint = tds_json_str(body, "data_endpoint", NULL),
+	    .hw_fingerprint = tds_json_str(body, "hw_fingerprint", NULL),
+	    .node_id = tds_json_str(body, "node_id", NULL),
+	    .public_key_pem = tds_json_str(body, "public_key_pem", NULL),
+	};
+	rc = tds_identity_connector_register(ident(req), req->principal, &in, &out);
+	return reply(resp, 201, rc, out);
+}
+
+static int connector_list(tds_req *req, tds_resp *resp)
+{
+	int limit;
+	const char *cursor, *org = query(req, "org");
+	json_t *out = NULL;
+	int rc = page(req, &limit, &cursor);
+	if (rc)
+		return rc;
+	if (!tds_identity_can(req->principal, "connector.list")) {
+		/* an organisation's own accounts see its own connectors only */
+		sqlite3 *db = tds_store_conn(ident(req)->store);
+		id_actor ac;
+		if (!db)
+			return tds_error_code();
+		if ((rc = id_actor_load(ident(req), db, req->principal, &ac)))
+			return rc;
+		if (org && strcmp(org, ac.org_id) != 0)
+			return tds_error_set(TDS_EPERM, "forbidden", "you may list only your own organisation's connectors");
+		if (!ac.org_id[0]) /* a person: no connectors */
+			return tds_resp_json(resp, 200, json_pack("{s:[], s:n}", "items", "next_cursor"));
+		org = ac.org_id;
+		rc = tds_identity_connector_list(ident(req), org, query(req, "status"), query(req, "presence"), limit, cursor,
+						 &out);
+	} else {
+		rc = tds_identity_connector_list(ident(req), org, query(req, "status"), query(req, "presence"), limit, cursor,
+						 &out);
+	}
+	return reply(resp, 200, rc, out);
+}
+
+static int connector_get(tds_req *req, tds_resp *resp)
+{
+	json_t *out = NULL;
+	int rc = tds_identity_connector_get(ident(req), req->principal, tds_req_param(req, "id"), &out);
+	return reply(resp, 200, rc, out);
+}
+
+static int connector_review(tds_req *req, tds_resp *resp)
+{
+	json_t *body = NULL, *out = NULL;
+	tds_review_decision d;
+	int rc = tds_req_json(req, REVIEW, TDS_ARRAY_LEN(REVIEW), false, &body);
+	if (rc || (rc = decision(body, &d)))
+		return rc;
+	rc = tds_identity_connector_review(ident(req), req->principal, tds_req_param(req, "id"), d,
+					   tds_json_str(body, "reason", NULL), &out);
+	return reply(resp, 200, rc, out);
+}
+
+static int connector_revoke(tds_req *req, tds_resp *resp)
+{
+	static const tds_json_field f[] = {{"reason", TDS_JSON_STRING, true, 2000}};
+	json_t *body = NULL, *out = NULL;
+	int rc = tds_req_json(req, f, TDS_ARRAY_LEN(f), false, &body);
+	if (rc)
+		return rc;
+	rc = tds_identity_connector_revoke(ident(req), req->principal, tds_req_param(req, "id"),
+					   tds_json_str(body, "reason", NULL), &out);
+	return reply(resp, 200, rc, out);
+}
+
+static int connector_enroll(tds_req *req, tds_resp *resp)
+{
+	static const tds_json_field f[] = {
+	    {"client_id", TDS_JSON_STRING, true, TDS_ID_MAX},
+	    {"client_secret", TDS_JSON_STRING, true, 128},
+	};
+	json_t *body = NULL, *out = NULL;
+	int rc = tds_req_json(req, f, TDS_ARRAY_LEN(f), false, &body);
+	if (rc)
+		return rc;
+	rc = tds_identity_connector_enroll(ident(req), tds_json_str(body, "client_id", NULL),
+					   tds_json_str(body, "client_secret", NULL), req->client_ip, &out);
+	return reply(resp, 200, rc, out);
+}
+
+static int connector_heartbeat(tds_req *req, tds_resp *resp)
+{
+	static const tds_json_field f[] = {
+	    {"status", TDS_JSON_STRING, true, 16},
+	    {"version", TDS_JSON_STRING, true, 64},
+	    {"uptime_s", TDS_JSON_INTEGER, true, 0},
+	    {"health", TDS_JSON_OBJECT, false, 0},
+	};
+	json_t *body = NULL, *out = NULL;
+	int rc = tds_req_json(req, f, TDS_ARRAY_LEN(f), false, &body);
+	if (rc)
+		return rc;
+	rc = tds_identity_connector_heartbeat(ident(req), req->principal, body, &out);
+	return reply(resp, 200, rc, out);
+}
+
+static int cert_status(tds_req *req, tds_resp *resp)
+{
+	json_t *out = NULL;
+	int rc = tds_identity_cert_status(ident(req), tds_req_param(req, "serial"), &out);
+	return reply(resp, 200, rc, out);
+}
+
+static int cert_revocations(tds_req *req, tds_resp *resp)
+{
+	int limit;
+	const char *cursor, *since = query(req, "since");
+	int rc = tds_req_page(req, 500, 500, &limit, &cursor);
+	if (rc)
+		return rc;
+	int64_t n = 0;
+	size_t len = since ? strlen(since) : 0;
+	bool ok = len <= 18 && !(len > 1 && since[0] == '0');
+	for (size_t i = 0; ok && i < len; i++) {
+		ok = since[i] >= '0' && since[i] <= '9';
+		n = n * 10 + (since[i] - '0');
+	}
+	if (!ok)
+		return tds_error_set(TDS_EINVAL, "invalid_number", "since must be a non-negative decimal sequence number");
+	json_t *out = NULL;
+	rc = tds_identity_cert_revocations(ident(req), n, limit, &out);
+	return reply(resp, 200, rc, out);
+}
+
 /* ---- registration ---- */
 
 int tds_identity_routes(tds_identity *id, tds_router *r)
@@ -706,6 +860,15 @@ int tds_identity_routes(tds_identity *id, tds_router *r)
 	    {"GET", "/api/v1/qualifications", G_ACTION, "qualification.list", NULL, qualification_list, "List qualifications (paged, by status and organisation)"},
 	    {"POST", "/api/v1/qualifications/{id}/review", G_ACTION, "qualification.review", NULL, qualification_review, "Approve, reject or revoke a qualification"},
 	    {"GET", "/api/v1/whitelist", G_ACTION, "whitelist.read", NULL, whitelist, "The partner whitelist (合作方白名单)"},
+	    {"POST", "/api/v1/connectors", G_ACTION, "connector.register", NULL, connector_register, "Register a connector of your organisation (连接器入驻)"},
+	    {"GET", "/api/v1/connectors", G_ACTION, "connector.read", NULL, connector_list, "List connectors (paged; by organisation, status and presence)"},
+	    {"GET", "/api/v1/connectors/{id}", G_ACTION, "connector.read", NULL, connector_get, "Read a connector with its certificate and presence"},
+	    {"POST", "/api/v1/connectors/{id}/review", G_ACTION, "connector.review", NULL, connector_review, "Approve (ClientID, ClientSecret shown once, node certificate) or reject a connector"},
+	    {"POST", "/api/v1/connectors/{id}/revoke", G_ACTION, "connector.revoke", NULL, connector_revoke, "Revoke a connector's node certificate"},
+	    {"POST", "/api/v1/connectors/enroll", G_ACTION, "connector.enroll", NULL, connector_enroll, "A connector node fetches its certificate with its ClientID and ClientSecret"},
+	    {"POST", "/api/v1/connectors/heartbeat", G_ACTION, "connector.heartbeat", NULL, connector_heartbeat, "A connector's heartbeat: status and health figures (signed by the node)"},
+	    {"GET", "/api/v1/connectors/revocations", G_ACTION, "connector.status", NULL, cert_revocations, "Node certificates revoked after a sequence number (signed statement)"},
+	    {"GET", "/api/v1/connectors/certificates/{serial}", G_ACTION, "connector.status", NULL, cert_status, "A node certificate and its status (signed statement)"},
 	};
 	size_t n = TDS_ARRAY_LEN(routes);
 	free(id->routes);

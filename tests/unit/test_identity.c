@@ -321,9 +321,13 @@ typedef struct fx {
 	tds_key *key;
 	uint8_t master[TDS_MASTER_KEY_LEN];
 	tds_ledger *lg;
+	tds_witness *witness;
 	tds_identity *id;
 	tds_arena *arena;
 } fx;
+
+#define FX_NODE "node_01JAAAAAAAAAAAAAAAAAAAAAAA"
+#define FX_OFFLINE_MS 5000
 
 static fx *F;
 static const char *PW = "correct horse battery staple";
@@ -336,15 +340,19 @@ static int fx_setup(void **state)
 	if (!mkdtemp(F->dir))
 		return -1;
 	snprintf(F->path, sizeof F->path, "%s/tds.db", F->dir);
-	uint8_t pii[32];
+	uint8_t pii[32], secret[32];
 	if (tds_store_open(F->path, &F->store) || tds_key_generate(TDS_SUITE_GM, &F->key) ||
-	    tds_random(F->master, sizeof F->master) || tds_random(pii, sizeof pii))
+	    tds_random(F->master, sizeof F->master) || tds_random(pii, sizeof pii) || tds_random(secret, sizeof secret))
 		return -1;
 	tds_ledger_opts lo = {.store = F->store, .suite = TDS_SUITE_GM, .origin = "tds.local/node_identity_test",
 			      .key = F->key, .master = F->master};
 	if (tds_ledger_open(&lo, &F->lg))
 		return -1;
-	tds_identity_opts io = {.ledger = F->lg, .node_id = "node_01JAAAAAAAAAAAAAAAAAAAAAAA", .pii_key = pii};
+	tds_witness_opts wo = {.store = F->store, .name = "tds.local/" FX_NODE, .key = F->key, .own = F->lg};
+	if (tds_witness_open(&wo, &F->witness))
+		return -1;
+	tds_identity_opts io = {.ledger = F->lg, .node_id = FX_NODE, .pii_key = pii, .node_key = F->key,
+				.secret_key = secret, .witness = F->witness, .offline_after_ms = FX_OFFLINE_MS};
 	if (tds_identity_open(F->store, &io, &F->id))
 		return -1;
 	F->arena = tds_arena_new(0);
@@ -356,6 +364,7 @@ static int fx_teardown(void **state)
 	(void)state;
 	tds_arena_free(F->arena);
 	tds_identity_free(F->id);
+	tds_witness_free(F->witness);
 	tds_ledger_free(F->lg);
 	tds_store_close(F->store);
 	tds_key_free(F->key);
@@ -689,6 +698,168 @@ static void test_person_and_login_throttle(void **state)
 	tds_identity_free(strict);
 }
 
+/* Connectors end to end without HTTP: registration, approval (secret, certificate, witnessed log),
+ * enrolment, the operator's keyring, heartbeats and the presence watch on an explicit clock,
+ * revocation effective at once, and the signed statements. */
+static void test_connector_lifecycle(void **state)
+{
+	(void)state;
+	json_t *out = NULL;
+	ok(tds_identity_account_create(F->id, NULL, "con-reviewer", PW, TDS_ROLE_OPERATOR, NULL));
+	who reviewer = login_as("con-reviewer");
+	char org[TDS_ID_MAX];
+	new_org("con-bank", "bank", org);
+	who bank = login_as("con-bank");
+	tds_key *key = NULL;
+	ok(tds_key_generate(TDS_SUITE_INTL, &key));
+	tds_buf pem = TDS_BUF_INIT;
+	ok(tds_key_public_pem(key, &pem));
+	char node[TDS_ID_MAX];
+	ok(tds_id_new("node", node));
+	json_t *ips = json_pack("[s, s]", "10.1.2.3", "fe80:0:0::1");
+	tds_connector_in in = {"bank-connector", "SN-9", ips, "0.1.0", "https://c.bank.example", "https://d.bank.example",
+			       "d4735e3a265e16eee03f59718b9b5d03019c07d8b6c51f90da3a666eec13ab35", node, pem.data};
+	/* an organisation that is not verified, then one without a role, cannot register */
+	assert_int_equal(tds_identity_connector_register(F->id, &bank.p, &in, &out), TDS_EPERM);
+	assert_string_equal(tds_error_name(), "not_verified");
+	tds_org_verification v = {"91510100MA6BKY6U36", "李四", "6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b"};
+	ok(tds_identity_org_submit(F->id, &bank.p, org, &v, &out));
+	json_decref(out);
+	ok(tds_identity_org_review(F->id, &reviewer.p, org, TDS_REVIEW_APPROVE, NULL, &out));
+	json_decref(out);
+	assert_int_equal(tds_identity_connector_register(F->id, &bank.p, &in, &out), TDS_EPERM);
+	assert_string_equal(tds_error_name(), "role_required");
+	ok(tds_identity_role_apply(F->id, &bank.p, TDS_ROLE_CONSUMER, NULL, "风控核验", &out));
+	char app[TDS_ID_MAX];
+	snprintf(app, sizeof app, "%s", tds_json_str(out, "id", ""));
+	json_decref(out);
+	ok(tds_identity_role_review(F->id, &reviewer.p, app, TDS_REVIEW_APPROVE, NULL, &out));
+	json_decref(out);
+	bank = login_as("con-bank");
+
+	/* registered: the addresses in canonical form; the same node again is a duplicate */
+	ok(tds_identity_connector_register(F->id, &bank.p, &in, &out));
+	char con[TDS_ID_MAX];
+	snprintf(con, sizeof con, "%s", tds_json_str(out, "id", ""));
+	assert_string_equal(json_string_value(json_array_get(json_object_get(out, "ips"), 1)), "fe80::1");
+	json_decref(out);
+	assert_int_equal(tds_identity_connector_register(F->id, &bank.p, &in, &out), TDS_ECONFLICT);
+	assert_string_equal(tds_error_name(), "node_registered");
+
+	/* approval issues the ClientID, the secret once, and a certificate the operator's key verifies */
+	assert_int_equal(tds_identity_connector_review(F->id, &bank.p, con, TDS_REVIEW_APPROVE, NULL, &out), TDS_EPERM);
+	ok(tds_identity_connector_review(F->id, &reviewer.p, con, TDS_REVIEW_APPROVE, NULL, &out));
+	char client[TDS_ID_MAX], secret[96], serial[TDS_ID_MAX];
+	snprintf(client, sizeof client, "%s", tds_json_str(out, "client_id", ""));
+	snprintf(secret, sizeof secret, "%s", tds_json_str(out, "client_secret", ""));
+	snprintf(serial, sizeof serial, "%s", tds_json_str(out, "cert_serial", ""));
+	char *cert_text = json_dumps(json_object_get(out, "certificate"), 0);
+	json_decref(out);
+	tds_node_cert cert;
+	ok(tds_cert_parse_verify(cert_text, strlen(cert_text), F->key, tds_now_ms(), &cert, NULL));
+	free(cert_text);
+	assert_string_equal(cert.org_id, org);
+	assert_string_equal(cert.node_id, node);
+	assert_int_equal(cert.key_suite, TDS_SUITE_INTL);
+	assert_true(cert.expires_at_ms - cert.issued_at_ms == 365LL * DAY_MS);
+	ok(tds_witness_log_list(F->witness, &out));
+	assert_int_equal(json_array_size(json_object_get(out, "items")), 1);
+	assert_non_null(strstr(tds_json_str(json_array_get(json_object_get(out, "items"), 0), "origin", ""), node));
+	json_decref(out);
+
+	/* enrolment: a wrong secret is refused and evidenced; the right one hands out the certificate */
+	char wrong[96];
+	snprintf(wrong, sizeof wrong, "%s", secret);
+	wrong[strlen(wrong) - 1] = wrong[strlen(wrong) - 1] == 'A' ? 'B' : 'A';
+	assert_int_equal(tds_identity_connector_enroll(F->id, client, wrong, NULL, &out), TDS_EAUTH);
+	assert_string_equal(tds_error_name(), "invalid_client");
+	assert_int_equal(evidence_count("identity.connector_enroll_failed"), 1);
+	ok(tds_identity_connector_enroll(F->id, client, secret, "10.1.2.3", &out));
+	assert_string_equal(tds_json_str(out, "serial", ""), serial);
+	json_decref(out);
+
+	/* the operator's keyring resolves the serial to the key and the organisation */
+	tds_nodekeys *keys = NULL;
+	ok(tds_nodekeys_new(F->id, &keys));
+	const tds_key *k = NULL;
+	tds_principal p;
+	ok(tds_nodekeys_resolve(keys, serial, F->arena, &k, &p));
+	assert_string_equal(p.org_id, org);
+	assert_string_equal(p.username, node);
+	char kid1[TDS_KEY_ID_LEN + 1], kid2[TDS_KEY_ID_LEN + 1];
+	ok(tds_key_id(k, kid1));
+	ok(tds_key_id(key, kid2));
+	assert_string_equal(kid1, kid2);
+	char nobody[TDS_ID_MAX];
+	ok(tds_id_new("crt", nobody));
+	assert_int_equal(tds_nodekeys_resolve(keys, nobody, F->arena, &k, &p), TDS_ENOTFOUND);
+
+	/* heartbeats: online once; silent past offline_after: offline (on an explicit clock) */
+	tds_principal nodep = {.username = node, .org_id = org, .session_id = serial, .roles = TDS_ROLE_NODE};
+	json_t *report = json_pack("{s:s, s:s, s:i, s:{s:i}}", "status", "ok", "version", "0.1.0", "uptime_s", 5, "health",
+				   "disk_free_bytes", 1000);
+	assert_int_equal(tds_identity_connector_heartbeat(F->id, &bank.p, report, &out), TDS_EPERM);
+	ok(tds_identity_connector_heartbeat(F->id, &nodep, report, &out));
+	json_decref(out);
+	ok(tds_identity_connector_heartbeat(F->id, &nodep, report, &out));
+	json_decref(out);
+	json_decref(report);
+	assert_int_equal(evidence_count("identity.connector_online"), 1);
+	json_t *rep = NULL;
+	ok(tds_identity_connector_watch(F->id, tds_now_ms(), &rep));
+	assert_int_equal(json_array_size(json_object_get(rep, "offline")), 0);
+	json_decref(rep);
+	ok(tds_identity_connector_watch(F->id, tds_now_ms() + FX_OFFLINE_MS + 1000, &rep));
+	assert_int_equal(json_array_size(json_object_get(rep, "offline")), 1);
+	json_decref(rep);
+	ok(tds_identity_connector_watch(F->id, tds_now_ms() + FX_OFFLINE_MS + 2000, &rep));
+	assert_int_equal(json_array_size(json_object_get(rep, "offline")), 0);
+	json_decref(rep);
+	assert_int_equal(evidence_count("identity.connector_offline"), 1);
+
+	/* revocation: refused at once, listed in the signed revocation list */
+	ok(tds_identity_connector_revoke(F->id, &reviewer.p, con, "密钥泄露", &out));
+	json_decref(out);
+	assert_int_equal(tds_nodekeys_resolve(keys, serial, F->arena, &k, &p), TDS_EAUTH);
+	assert_string_equal(tds_error_name(), "certificate_revoked");
+	const json_t *st = NULL;
+	ok(tds_identity_cert_revocations(F->id, 0, 10, &out));
+	ok(tds_nodekeys_statement_verify(out, "tds.revocations", FX_NODE, F->key, tds_now_ms(), &st));
+	assert_string_equal(tds_json_str(json_array_get(json_object_get(st, "items"), 0), "serial", ""), serial);
+	assert_int_equal(tds_nodekeys_statement_verify(out, "tds.cert_status", FX_NODE, F->key, tds_now_ms(), &st),
+			 TDS_ECRYPTO);
+	assert_int_equal(tds_nodekeys_statement_verify(out, "tds.revocations", FX_NODE, F->key,
+						       tds_now_ms() + 10 * 60 * 1000, &st),
+			 TDS_EAUTH);
+	assert_int_equal(tds_nodekeys_statement_verify(out, "tds.revocations", FX_NODE, key, tds_now_ms(), &st), TDS_ECRYPTO);
+	json_decref(out);
+	ok(tds_identity_cert_revocations(F->id, 1, 10, &out));
+	ok(tds_nodekeys_statement_verify(out, "tds.revocations", FX_NODE, F->key, tds_now_ms(), &st));
+	assert_int_equal(json_array_size(json_object_get(st, "items")), 0);
+	json_decref(out);
+	ok(tds_identity_cert_status(F->id, serial, &out));
+	ok(tds_nodekeys_statement_verify(out, "tds.cert_status", FX_NODE, F->key, tds_now_ms(), &st));
+	assert_string_equal(tds_json_str(st, "status", ""), "revoked");
+	json_decref(out);
+	assert_int_equal(tds_identity_connector_enroll(F->id, client, secret, NULL, &out), TDS_EPERM);
+	assert_int_equal(tds_identity_connector_review(F->id, &reviewer.p, con, TDS_REVIEW_APPROVE, NULL, &out), TDS_ECONFLICT);
+	assert_string_equal(tds_error_name(), "connector_revoked");
+	/* a revoked key never returns, even under another node id and device */
+	ok(tds_id_new("node", node));
+	in.hw_fingerprint = "ef2d127de37b942baad06145e54b0c619a1f22327b2ebbcfbec78f5564afe39d";
+	assert_int_equal(tds_identity_connector_register(F->id, &bank.p, &in, &out), TDS_ECONFLICT);
+	assert_string_equal(tds_error_name(), "key_registered");
+	assert_int_equal(evidence_count("identity.connector_registered"), 1);
+	assert_int_equal(evidence_count("identity.connector_approved"), 1);
+	assert_int_equal(evidence_count("identity.certificate_issued"), 1);
+	assert_int_equal(evidence_count("identity.connector_enrolled"), 1);
+	assert_int_equal(evidence_count("identity.certificate_revoked"), 1);
+	tds_nodekeys_free(keys);
+	json_decref(ips);
+	tds_buf_free(&pem);
+	tds_key_free(key);
+}
+
 int main(void)
 {
 	const struct CMUnitTest pure[] = {
@@ -702,6 +873,7 @@ int main(void)
 	    cmocka_unit_test(test_onboarding_and_watch),
 	    cmocka_unit_test(test_self_review_and_escalation),
 	    cmocka_unit_test(test_person_and_login_throttle),
+	    cmocka_unit_test(test_connector_lifecycle),
 	};
 	int rc = cmocka_run_group_tests(pure, NULL, NULL);
 	return rc + cmocka_run_group_tests(domain, fx_setup, fx_teardown);
