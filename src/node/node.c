@@ -1,7 +1,15 @@
 /*
  * node.c — creating a node directory (`tds node init`) and running a node (`tdsd --dir DIR`):
  * configuration, master key, node key, database, the bootstrap admin, the two listeners (management
- * API and data plane), signals and shutdown. Modules are wired here and nowhere else.
+ * API and data plane), the authenticator chain (RFC 9421 signatures of other nodes, then bearer
+ * tokens), the background threads, signals and shutdown. Modules are wired here and nowhere else.
+ *
+ * Node certificates (节点证书): an operator issues them (identity) and resolves signers from its own
+ * registry. A connector enrols once (POST /api/v1/node/enrollment with the ClientID and ClientSecret
+ * of its approval): it fetches its certificate from node.operator_url, checks it is its own, keeps it
+ * in DIR/node.cert with the operator's key in DIR/operator.pub (both reloaded at start), and from
+ * then on signs every call to the operator and to witnesses with keyid = the certificate's serial,
+ * sends heartbeats, and polls the operator's signed revocation list.
  */
 #include "node/node.h"
 
@@ -19,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -51,6 +60,13 @@ static const tds_conf_key SCHEMA[] = {
      "issue a checkpoint and ask the witnesses to cosign it this often (0: only on demand)"},
     {"ledger.witnesses", TDS_CONF_STRING, NULL, 0, 0,
      "comma-separated management API URLs of the witnesses of this node's log (a connector's operator is always one)"},
+    {"connector.heartbeat_interval_s", TDS_CONF_INT, "30", 0, 3600,
+     "connectors: send a signed heartbeat to the operator this often (0: never)"},
+    {"connector.revocation_poll_s", TDS_CONF_INT, "5", 0, 3600,
+     "connectors: fetch the operator's signed revocation list this often (0: never; first use of a key still asks)"},
+    {"connector.offline_after_s", TDS_CONF_INT, "90", 1, 86400,
+     "operator: mark a connector offline after this many seconds without a heartbeat"},
+    {"connector.cert_validity_days", TDS_CONF_INT, "365", 1, 3650, "operator: validity of the node certificates it issues"},
 };
 
 const tds_conf_key *tds_node_config_schema(size_t *n)
@@ -247,10 +263,20 @@ typedef struct node {
 	tds_ledger_routes_ctx ledger_routes;
 	char *witness_urls[17];
 	size_t nwitness;
-	pthread_t publisher, watcher;
-	bool publisher_started, watcher_started, stopping;
+	pthread_t publisher, watcher, connector;
+	bool publisher_started, watcher_started, connector_started, stopping;
+	bool kick;                   /* wakes the connector thread at once (stop_lock) */
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
+	/* node certificates: who signed a request; this connector's own certificate */
+	const char *dir;
+	bool is_operator;
+	tds_nodekeys *keys;
+	tds_sig_verifier *verifier;
+	pthread_mutex_t cert_lock;   /* enrolled, cert */
+	pthread_mutex_t enroll_lock; /* one enrolment at a time */
+	bool enrolled;
+	tds_node_cert cert;
 } node;
 
 /* ---- Idempotency-Key store (see tds_idempotency in http.h) ----
@@ -355,7 +381,155 @@ static int node_info(tds_req *req, tds_resp *resp)
 			      tds_sig_alg(n->suite), "key_id", n->key_id, "public_key_pem", pem.data, "version",
 			      TDS_VERSION, "started_at", started);
 	tds_buf_free(&pem);
+	/* a connector's certificate, once enrolled: what other nodes will see as its keyid */
+	json_t *cert = json_null();
+	pthread_mutex_lock(&n->cert_lock);
+	if (n->enrolled) {
+		char expires[TDS_TIME_MAX];
+		tds_time_format(n->cert.expires_at_ms, expires);
+		cert = json_pack("{s:s, s:s, s:s, s:s}", "serial", n->cert.serial, "org_id", n->cert.org_id, "issuer",
+				 n->cert.issuer_node_id, "expires_at", expires);
+	}
+	pthread_mutex_unlock(&n->cert_lock);
+	json_object_set_new(o, "certificate", cert);
 	return tds_resp_json(resp, 200, o);
+}
+
+/* ---- node certificates: the connector's side ---- */
+
+/* Starts using a verified certificate: the keyring asks this operator about other nodes, and calls to
+ * the operator and to witnesses are signed with keyid = the serial. */
+static int activate_cert(node *n, const tds_node_cert *cert, const char *operator_pem)
+{
+	int rc = tds_nodekeys_set_operator(n->keys, tds_config_get(n->cfg, "node.operator_url"), operator_pem,
+					   cert->issuer_node_id, n->key, cert->serial);
+	if (!rc)
+		rc = tds_ledger_set_signer(n->ledger, n->key, cert->serial);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&n->cert_lock);
+	n->cert = *cert;
+	n->enrolled = true;
+	pthread_mutex_unlock(&n->cert_lock);
+	pthread_mutex_lock(&n->stop_lock);
+	n->kick = true; /* heartbeat and revocation list now */
+	pthread_cond_broadcast(&n->stop_cond);
+	pthread_mutex_unlock(&n->stop_lock);
+	return 0;
+}
+
+/* Reloads DIR/node.cert and DIR/operator.pub at start, when both exist. A certificate that no
+ * longer verifies (expired, another key) is reported and left unused: the node runs unenrolled. */
+static void load_cert(node *n)
+{
+	char cp[4096], kp[4096];
+	if (tds_path_join(cp, sizeof cp, n->dir, "node.cert") || tds_path_join(kp, sizeof kp, n->dir, "operator.pub") ||
+	    access(cp, F_OK) != 0 || access(kp, F_OK) != 0)
+		return;
+	tds_buf cert = TDS_BUF_INIT, pem = TDS_BUF_INIT;
+	tds_key *op = NULL;
+	tds_node_cert c;
+	int rc = tds_file_read(cp, TDS_CERT_MAX_LEN, &cert);
+	if (!rc)
+		rc = tds_file_read(kp, 65536, &pem);
+	if (!rc)
+		rc = tds_key_from_pem(pem.data, pem.len, &op);
+	if (!rc)
+		rc = tds_cert_parse_verify(cert.data, cert.len, op, tds_now_ms(), &c, NULL);
+	if (!rc && (strcmp(c.node_id, tds_config_get(n->cfg, "node.id")) != 0 || strcmp(c.key_id, n->key_id) != 0))
+		rc = tds_error_set(TDS_ECRYPTO, "certificate_mismatch", "node.cert belongs to another node or key");
+	if (!rc && !tds_config_get(n->cfg, "node.operator_url"))
+		rc = tds_error_set(TDS_EINVAL, "no_operator", "node.operator_url is not set");
+	if (!rc)
+		rc = activate_cert(n, &c, pem.data);
+	if (rc)
+		tds_log_fields(TDS_LOG_WARN, "certificate_not_loaded",
+			       json_pack("{s:s, s:s}", "code", tds_error_name(), "msg", tds_error_message()));
+	tds_key_free(op);
+	tds_buf_free(&cert);
+	tds_buf_free(&pem);
+}
+
+static bool lower_hex64(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	bool ok = n == TDS_KEY_ID_LEN;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+	return ok;
+}
+
+/* POST /api/v1/node/enrollment on a connector: fetch, check, keep and use its certificate. */
+static int node_enroll(tds_req *req, tds_resp *resp)
+{
+	static const tds_json_field f[] = {
+	    {"client_id", TDS_JSON_STRING, true, TDS_ID_MAX},
+	    {"client_secret", TDS_JSON_STRING, true, 128},
+	    {"operator_key_id", TDS_JSON_STRING, false, TDS_KEY_ID_LEN},
+	};
+	node *n = req->route_ctx;
+	if (!tds_identity_can(req->principal, "node.enroll"))
+		return tds_error_set(TDS_EPERM, "forbidden", "only this node's administrator enrols it");
+	json_t *body = NULL;
+	int rc = tds_req_json(req, f, TDS_ARRAY_LEN(f), false, &body);
+	if (rc)
+		return rc;
+	const char *pinned = tds_json_str(body, "operator_key_id", NULL);
+	if (pinned && !lower_hex64(pinned))
+		return tds_error_set(TDS_EINVAL, "invalid_key_id", "operator_key_id must be the operator's key id: 64 lower-case hex");
+	if (n->is_operator)
+		return tds_error_set(TDS_ECONFLICT, "not_a_connector",
+				     "this is the operator node: it issues certificates and does not enrol");
+	const char *op_url = tds_config_get(n->cfg, "node.operator_url");
+	if (!op_url)
+		return tds_error_set(TDS_ECONFLICT, "no_operator",
+				     "node.operator_url is not set: configure the operator's URL (tds.conf or TDS_NODE_OPERATOR_URL)");
+	tds_buf cert = TDS_BUF_INIT, pem = TDS_BUF_INIT;
+	tds_node_cert c;
+	char path[4096];
+	pthread_mutex_lock(&n->enroll_lock);
+	rc = tds_nodekeys_enroll(op_url, tds_json_str(body, "client_id", NULL), tds_json_str(body, "client_secret", NULL),
+				 pinned, n->key, tds_config_get(n->cfg, "node.id"), &cert, &pem, &c);
+	if (!rc && !(rc = tds_path_join(path, sizeof path, n->dir, "operator.pub")))
+		rc = tds_file_write_atomic(path, pem.data, pem.len, 0644);
+	if (!rc && !(rc = tds_path_join(path, sizeof path, n->dir, "node.cert")))
+		rc = tds_file_write_atomic(path, cert.data, cert.len, 0644);
+	if (!rc)
+		rc = activate_cert(n, &c, pem.data);
+	pthread_mutex_unlock(&n->enroll_lock);
+	tds_buf_free(&cert);
+	tds_buf_free(&pem);
+	if (rc)
+		return rc;
+	char expires[TDS_TIME_MAX];
+	tds_time_format(c.expires_at_ms, expires);
+	/* the connector's own evidence of its certificate */
+	const char *subjects[] = {c.serial};
+	json_t *payload = json_pack("{s:s, s:s, s:s, s:s}", "serial", c.serial, "org_id", c.org_id, "issuer",
+				    c.issuer_node_id, "expires_at", expires);
+	tds_ledger_entry_in e = {.type = "node.certificate_installed",
+				 .actor = {.account = req->principal->account_id, .node = tds_config_get(n->cfg, "node.id")},
+				 .subjects = subjects, .nsubjects = 1, .payload = payload};
+	uint64_t idx;
+	rc = tds_ledger_append(n->ledger, &e, &idx);
+	json_decref(payload);
+	if (rc)
+		return rc;
+	tds_log_fields(TDS_LOG_INFO, "enrolled", json_pack("{s:s, s:s}", "serial", c.serial, "org_id", c.org_id));
+	return tds_resp_json(resp, 200,
+			     json_pack("{s:b, s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "enrolled", 1, "serial", c.serial, "node_id",
+				       c.node_id, "org_id", c.org_id, "expires_at", expires, "operator", "node_id",
+				       c.issuer_node_id, "key_id", c.issuer_key_id));
+}
+
+/* Authenticator chain: an RFC 9421 signature of another node first, then bearer tokens. */
+static int node_auth(void *ctx, tds_req *req, tds_principal *out)
+{
+	node *n = ctx;
+	int rc = tds_http_verify_signature(req, n->verifier, out);
+	if (rc < 0 || out->roles)
+		return rc; /* refused, or a node (TDS_ROLE_NODE, org from its certificate) */
+	return tds_identity_http_auth(n->identity, req, out);
 }
 
 static int route_list(tds_req *req, tds_resp *resp)
@@ -392,6 +566,8 @@ static int add_routes(node *n)
 				 "This node's id, role, suite and public key")) ||
 	    (rc = tds_router_add(n->api_router, "GET", "/api/v1/routes", TDS_ROLE_ADMIN, route_list, n,
 				 "Every route of this node with the roles it admits")) ||
+	    (rc = tds_router_add(n->api_router, "POST", "/api/v1/node/enrollment", TDS_ROLE_ADMIN, node_enroll, n,
+				 "Connector: fetch and install this node's certificate with its ClientID and ClientSecret")) ||
 	    (rc = tds_router_add(n->data_router, "GET", "/data/v1/node", TDS_ROLES_PUBLIC, node_info, n,
 				 "This node's id, role, suite and public key (data plane)")))
 		return rc;
@@ -473,28 +649,136 @@ static void *publisher(void *arg)
 	return NULL;
 }
 
-/* Runs identity's qualification expiry watch every identity.watch_interval_s. */
+/* Waits on stop_cond until due_ms (INT64_MAX: until woken). Called and returns with stop_lock held;
+ * false when the node is stopping. */
+static bool wait_until(node *n, int64_t due_ms)
+{
+	if (n->stopping)
+		return false;
+	if (due_ms == INT64_MAX) {
+		pthread_cond_wait(&n->stop_cond, &n->stop_lock);
+	} else {
+		struct timespec ts = {.tv_sec = due_ms / 1000, .tv_nsec = (due_ms % 1000) * 1000000};
+		pthread_cond_timedwait(&n->stop_cond, &n->stop_lock, &ts);
+	}
+	return !n->stopping;
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Identity's watches: the qualification expiry watch every identity.watch_interval_s and, on the
+ * operator, the connector presence watch a few times per connector.offline_after_s. */
 static void *watcher(void *arg)
 {
 	node *n = arg;
-	int64_t every = tds_config_int(n->cfg, "identity.watch_interval_s") * 1000;
+	int64_t qual_every = tds_config_int(n->cfg, "identity.watch_interval_s") * 1000;
+	int64_t offline_s = tds_config_int(n->cfg, "connector.offline_after_s");
+	int64_t presence_every = n->is_operator ? (offline_s / 3 < 1 ? 1 : offline_s / 3 > 10 ? 10 : offline_s / 3) * 1000 : 0;
+	int64_t now = tds_now_ms(), next_qual = now + qual_every, next_presence = now + presence_every;
 	pthread_mutex_lock(&n->stop_lock);
 	while (!n->stopping) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t due = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + every;
-		ts.tv_sec = due / 1000;
-		ts.tv_nsec = (due % 1000) * 1000000;
-		while (!n->stopping && pthread_cond_timedwait(&n->stop_cond, &n->stop_lock, &ts) == 0)
-			;
-		if (n->stopping)
-			break;
+		now = tds_now_ms();
+		int64_t due = min64(qual_every ? next_qual : INT64_MAX, presence_every ? next_presence : INT64_MAX);
+		if (due > now) {
+			wait_until(n, due);
+			continue;
+		}
 		pthread_mutex_unlock(&n->stop_lock);
 		json_t *report = NULL;
-		if (tds_identity_watch(n->identity, tds_now_ms(), &report))
-			tds_log(TDS_LOG_WARN, "identity_watch_failed", "%s", tds_error_message());
-		else
-			tds_log_fields(TDS_LOG_DEBUG, "identity_watch", report);
+		if (qual_every && now >= next_qual) {
+			next_qual = now + qual_every;
+			if (tds_identity_watch(n->identity, now, &report))
+				tds_log(TDS_LOG_WARN, "identity_watch_failed", "%s", tds_error_message());
+			else
+				tds_log_fields(TDS_LOG_DEBUG, "identity_watch", report);
+		}
+		if (presence_every && now >= next_presence) {
+			next_presence = now + presence_every;
+			if (tds_identity_connector_watch(n->identity, now, NULL))
+				tds_log(TDS_LOG_WARN, "connector_watch_failed", "%s", tds_error_message());
+		}
+		pthread_mutex_lock(&n->stop_lock);
+	}
+	pthread_mutex_unlock(&n->stop_lock);
+	return NULL;
+}
+
+/* A connector's heartbeat to its operator, signed with its certificate. Returns false when the
+ * operator answered that this certificate is revoked. */
+static bool send_heartbeat(node *n, const char *serial)
+{
+	struct statvfs fs;
+	uint64_t size = 0;
+	json_t *health = json_pack("{s:I}", "witnesses", (json_int_t)n->nwitness);
+	if (statvfs(n->dir, &fs) == 0)
+		json_object_set_new(health, "disk_free_bytes", json_integer((json_int_t)((uint64_t)fs.f_bavail * fs.f_frsize)));
+	if (tds_ledger_size(n->ledger, &size, NULL) == 0)
+		json_object_set_new(health, "ledger_entries", json_integer((json_int_t)size));
+	json_t *body = json_pack("{s:s, s:s, s:I, s:o}", "status", "ok", "version", TDS_VERSION, "uptime_s",
+				 (json_int_t)((tds_now_ms() - n->started_ms) / 1000), "health", health),
+	       *out = NULL;
+	tds_http_client *c = tds_http_client_new(tds_config_get(n->cfg, "node.operator_url"), 10000);
+	long status = 0;
+	int rc = c ? tds_http_client_set_signer(c, n->key, serial) : tds_error_code();
+	if (!rc)
+		rc = tds_http_client_json(c, "POST", "/api/v1/connectors/heartbeat", body, &status, &out);
+	bool revoked = !rc && status == 401 &&
+		       strcmp(tds_json_str(json_object_get(out, "error"), "code", ""), "certificate_revoked") == 0;
+	if (revoked)
+		tds_log_fields(TDS_LOG_ERROR, "own_certificate_revoked",
+			       json_pack("{s:s, s:s}", "serial", serial, "msg",
+					 "the operator revoked this node's certificate: heartbeats and revocation polls stop "
+					 "until the node enrols again"));
+	else if (rc || status != 200)
+		tds_log_fields(TDS_LOG_WARN, "heartbeat_failed",
+			       json_pack("{s:I, s:s}", "status", (json_int_t)status, "msg",
+					 rc ? tds_error_message()
+					    : tds_json_str(json_object_get(out, "error"), "message", "no message")));
+	tds_http_client_free(c);
+	json_decref(body);
+	json_decref(out);
+	return !revoked;
+}
+
+/* A connector's duties once enrolled: heartbeats every connector.heartbeat_interval_s and the
+ * operator's revocation list every connector.revocation_poll_s. Idle until enrolled, and again once
+ * the operator says this node's own certificate is revoked. */
+static void *connector_loop(void *arg)
+{
+	node *n = arg;
+	int64_t beat_every = tds_config_int(n->cfg, "connector.heartbeat_interval_s") * 1000;
+	int64_t poll_every = tds_config_int(n->cfg, "connector.revocation_poll_s") * 1000;
+	int64_t next_beat = INT64_MAX, next_poll = INT64_MAX;
+	pthread_mutex_lock(&n->stop_lock);
+	while (!n->stopping) {
+		int64_t now = tds_now_ms();
+		if (n->kick) { /* just enrolled */
+			n->kick = false;
+			next_beat = beat_every ? now : INT64_MAX;
+			next_poll = poll_every ? now : INT64_MAX;
+		}
+		int64_t due = min64(next_beat, next_poll);
+		if (due > now) {
+			wait_until(n, due);
+			continue;
+		}
+		pthread_mutex_unlock(&n->stop_lock);
+		char serial[TDS_ID_MAX];
+		pthread_mutex_lock(&n->cert_lock);
+		snprintf(serial, sizeof serial, "%s", n->cert.serial);
+		pthread_mutex_unlock(&n->cert_lock);
+		if (now >= next_beat) {
+			next_beat = now + beat_every;
+			if (!send_heartbeat(n, serial)) /* revoked: quiet until enrolled again (kick) */
+				next_beat = next_poll = INT64_MAX;
+		}
+		if (now >= next_poll) {
+			next_poll = now + poll_every;
+			int revoked = 0;
+			if (tds_nodekeys_sync(n->keys, &revoked))
+				tds_log_fields(TDS_LOG_WARN, "revocation_sync_failed",
+					       json_pack("{s:s, s:s}", "code", tds_error_name(), "msg", tds_error_message()));
+		}
 		pthread_mutex_lock(&n->stop_lock);
 	}
 	pthread_mutex_unlock(&n->stop_lock);
@@ -503,13 +787,15 @@ static void *watcher(void *arg)
 
 static int node_start(node *n, const char *dir)
 {
-	uint8_t master[TDS_MASTER_KEY_LEN], pii_key[32];
+	uint8_t master[TDS_MASTER_KEY_LEN], pii_key[32], secret_key[32];
 	char p[4096];
 	int rc;
 	const char *role = tds_config_get(n->cfg, "node.role");
 	if ((rc = check_choice("node.role", role, "operator", "connector")) ||
 	    (rc = tds_suite_parse(tds_config_get(n->cfg, "node.suite"), &n->suite)))
 		return rc;
+	n->dir = dir;
+	n->is_operator = strcmp(role, "operator") == 0;
 	if (!tds_id_valid(tds_config_get(n->cfg, "node.id"), "node"))
 		return tds_error_set(TDS_EINVAL, "invalid_config", "node.id is missing or malformed in tds.conf");
 	tds_log_level level;
@@ -527,6 +813,9 @@ static int node_start(node *n, const char *dir)
 	if (!rc) /* the HMAC key of resident ID numbers: outside the database, so a copy of it does not
 		    give away the numbers */
 		rc = tds_hkdf(n->suite, NULL, 0, master, sizeof master, "tds-identity-pii", 16, pii_key, sizeof pii_key);
+	if (!rc) /* the key of the keyed hash that keeps ClientSecrets (identity.h, connectors) */
+		rc = tds_hkdf(n->suite, NULL, 0, master, sizeof master, "tds-identity-client-secret", 26, secret_key,
+			      sizeof secret_key);
 	if (!rc)
 		rc = tds_key_check_suite(n->key, n->suite);
 	if (!rc)
@@ -539,22 +828,41 @@ static int node_start(node *n, const char *dir)
 		rc = tds_ledger_open(&lopts, &n->ledger);
 	}
 	memset(master, 0, sizeof master);
-	if (rc)
+	if (rc) {
+		memset(pii_key, 0, sizeof pii_key);
+		memset(secret_key, 0, sizeof secret_key);
 		return rc;
+	}
+	tds_witness_opts wopts = {.store = n->store, .name = origin, .key = n->key, .own = n->ledger};
+	rc = tds_store_migrate(n->store, "node", NODE_MIGRATIONS, TDS_ARRAY_LEN(NODE_MIGRATIONS));
+	if (!rc)
+		rc = tds_witness_open(&wopts, &n->witness);
 	tds_identity_opts iopts = {.session_ttl_ms = tds_config_int(n->cfg, "identity.session_ttl_s") * 1000,
 				   .ledger = n->ledger, .node_id = tds_config_get(n->cfg, "node.id"), .pii_key = pii_key,
 				   .requirements = tds_config_get(n->cfg, "identity.required_qualifications"),
 				   .login_max_failures = (int)tds_config_int(n->cfg, "identity.login_max_failures"),
 				   .login_max_failures_ip = (int)tds_config_int(n->cfg, "identity.login_max_failures_ip"),
-				   .login_window_ms = tds_config_int(n->cfg, "identity.login_window_s") * 1000};
-	tds_witness_opts wopts = {.store = n->store, .name = origin, .key = n->key, .own = n->ledger};
-	if ((rc = tds_store_migrate(n->store, "node", NODE_MIGRATIONS, TDS_ARRAY_LEN(NODE_MIGRATIONS))) ||
-	    (rc = tds_identity_open(n->store, &iopts, &n->identity)) || (rc = tds_witness_open(&wopts, &n->witness)) ||
-	    (rc = witness_list(n))) {
-		memset(pii_key, 0, sizeof pii_key);
-		return rc;
-	}
+				   .login_window_ms = tds_config_int(n->cfg, "identity.login_window_s") * 1000,
+				   /* connectors are certified by the operator only */
+				   .node_key = n->is_operator ? n->key : NULL,
+				   .secret_key = secret_key,
+				   .witness = n->witness,
+				   .cert_ttl_ms = tds_config_int(n->cfg, "connector.cert_validity_days") * 24 * 3600 * 1000,
+				   .offline_after_ms = tds_config_int(n->cfg, "connector.offline_after_s") * 1000};
+	if (!rc)
+		rc = tds_identity_open(n->store, &iopts, &n->identity);
 	memset(pii_key, 0, sizeof pii_key);
+	memset(secret_key, 0, sizeof secret_key);
+	/* who signed a request: the registry on the operator, the operator's word on a connector */
+	tds_sig_verifier_opts vopts = {.resolve = tds_nodekeys_resolve};
+	if (!rc && !(rc = tds_nodekeys_new(n->is_operator ? n->identity : NULL, &n->keys))) {
+		vopts.ctx = n->keys;
+		rc = tds_sig_verifier_new(&vopts, &n->verifier);
+	}
+	if (rc || (rc = witness_list(n)))
+		return rc;
+	if (!n->is_operator)
+		load_cert(n);
 	n->idem = (tds_idempotency){idem_lookup, idem_save, n};
 	n->api_router = tds_router_new();
 	n->data_router = tds_router_new();
@@ -568,8 +876,8 @@ static int node_start(node *n, const char *dir)
 	    .port = (uint16_t)tds_config_int(n->cfg, "api.port"),
 	    .threads = (unsigned)tds_config_int(n->cfg, "api.threads"),
 	    .max_body = (size_t)tds_config_int(n->cfg, "api.max_body"),
-	    .auth = tds_identity_http_auth,
-	    .auth_ctx = n->identity,
+	    .auth = node_auth,
+	    .auth_ctx = n,
 	    .access_log = tds_config_bool(n->cfg, "http.access_log"),
 	    .idempotency = &n->idem,
 	};
@@ -591,10 +899,15 @@ static int node_start(node *n, const char *dir)
 			return tds_error_set(TDS_EIO, NULL, "cannot start the checkpoint publisher thread");
 		n->publisher_started = true;
 	}
-	if (tds_config_int(n->cfg, "identity.watch_interval_s") > 0) {
+	if (tds_config_int(n->cfg, "identity.watch_interval_s") > 0 || n->is_operator) {
 		if (pthread_create(&n->watcher, NULL, watcher, n) != 0)
-			return tds_error_set(TDS_EIO, NULL, "cannot start the qualification watch thread");
+			return tds_error_set(TDS_EIO, NULL, "cannot start the identity watch thread");
 		n->watcher_started = true;
+	}
+	if (!n->is_operator) {
+		if (pthread_create(&n->connector, NULL, connector_loop, n) != 0)
+			return tds_error_set(TDS_EIO, NULL, "cannot start the connector thread");
+		n->connector_started = true;
 	}
 	return 0;
 }
@@ -609,8 +922,12 @@ static void node_stop(node *n)
 		pthread_join(n->publisher, NULL);
 	if (n->watcher_started)
 		pthread_join(n->watcher, NULL);
+	if (n->connector_started)
+		pthread_join(n->connector, NULL);
 	tds_server_stop(n->api);
 	tds_server_stop(n->data);
+	tds_sig_verifier_free(n->verifier);
+	tds_nodekeys_free(n->keys);
 	tds_router_free(n->api_router);
 	tds_router_free(n->data_router);
 	tds_identity_free(n->identity);
@@ -681,6 +998,8 @@ int tds_node_main(int argc, char **argv)
 	node n = {0};
 	pthread_mutex_init(&n.stop_lock, NULL);
 	pthread_cond_init(&n.stop_cond, NULL);
+	pthread_mutex_init(&n.cert_lock, NULL);
+	pthread_mutex_init(&n.enroll_lock, NULL);
 	n.cfg = tds_config_new(schema, nschema);
 	char p[4096];
 	if (!n.cfg || tds_path_join(p, sizeof p, dir, "tds.conf") || tds_config_load_file(n.cfg, p) ||
