@@ -4,10 +4,13 @@
  * response body is printed as one JSON line; without it, indented. Exit 0 on a 2xx answer, 1 on any
  * other answer or a connection failure, 2 on bad usage.
  *
- * The identity verbs (org, person, role, qualification, member, whitelist, password, session) are a
- * table (VERBS below): each names its method, a path with the positional ids it takes, the flags it
- * accepts (--legal-rep becomes the JSON member legal_rep) and whether the flags go in the body or,
- * for lists, the query string. Passwords may come from TDS_PASSWORD instead of --password.
+ * The identity verbs (org, person, role, qualification, member, whitelist, password, session,
+ * connector) are a table (VERBS below): each names its method, a path with the positional ids it
+ * takes, the flags it accepts (--legal-rep becomes the JSON member legal_rep) and whether the flags go
+ * in the body or, for lists, the query string. Passwords may come from TDS_PASSWORD instead of
+ * --password, a ClientSecret from TDS_CLIENT_SECRET instead of --client-secret (keeps it out of ps).
+ * `connector register` is the one verb with its own code: repeated --ip, --public-key FILE, and
+ * --from-node URL, which reads the node id and public key from the connector's own /api/v1/node.
  */
 #include "cli/cli.h"
 #include "http/http.h"
@@ -101,11 +104,15 @@ static int flags_to_body(int argc, char **argv, int start, call *c, const char *
 		if (!known)
 			return tds_cli_usage("unknown option %s", a);
 		const char *v = argv[++i];
-		if (strcmp(name, "role") == 0) {
-			json_t *roles = json_object_get(c->body, "roles");
-			if (!roles)
-				json_object_set_new(c->body, "roles", roles = json_array());
-			json_array_append_new(roles, json_string(v));
+		if (strcmp(name, "role") == 0 || strcmp(name, "ip") == 0) {
+			const char *key = name[0] == 'r' ? "roles" : "ips";
+			json_t *arr = json_object_get(c->body, key);
+			if (!arr)
+				json_object_set_new(c->body, key, arr = json_array());
+			json_t *item = json_string(v);
+			if (!item)
+				return tds_cli_usage("%s must be valid UTF-8", a);
+			json_array_append_new(arr, item);
 		} else if (strcmp(name, "expires-in-s") == 0 || strcmp(name, "limit") == 0 || strcmp(name, "level") == 0) {
 			char *end;
 			long long x = strtoll(v, &end, 10);
@@ -146,6 +153,10 @@ static const char *const F_QUAL_ADD[] = {"type", "level", "name", "issuer", "cer
 static const char *const F_MEMBER_ADD[] = {"username", "password", "role", NULL};
 static const char *const F_PASSWORD[] = {"old-password", "new-password", NULL};
 static const char *const F_REASON[] = {"reason", NULL};
+static const char *const F_CON_LIST[] = {"status", "org", "presence", "limit", "cursor", NULL};
+static const char *const F_ENROLL[] = {"client-id", "client-secret", "operator-key-id", NULL};
+static const char *const F_CON_REGISTER[] = {"name", "vendor-serial", "ip", "software-version", "api-endpoint",
+					     "data-endpoint", "hw-fingerprint", "node-id", "public-key", "from-node", NULL};
 
 typedef struct id_verb {
 	const char *noun, *verb, *method;
@@ -184,6 +195,12 @@ static const id_verb VERBS[] = {
     {"session", "list", "GET", "/api/v1/me/sessions", 0, NULL, false, NULL},
     {"session", "revoke", "DELETE", "/api/v1/me/sessions/%s", 1, NULL, false, NULL},
     {"me", NULL, "GET", "/api/v1/me", 0, NULL, false, NULL},
+    {"connector", "show", "GET", "/api/v1/connectors/%s", 1, NULL, false, NULL},
+    {"connector", "list", "GET", "/api/v1/connectors", 0, F_CON_LIST, true, NULL},
+    {"connector", "approve", "POST", "/api/v1/connectors/%s/review", 1, F_REASON, false, "approve"},
+    {"connector", "reject", "POST", "/api/v1/connectors/%s/review", 1, F_REASON, false, "reject"},
+    {"connector", "revoke", "POST", "/api/v1/connectors/%s/revoke", 1, F_REASON, false, NULL},
+    {"connector", "enroll", "POST", "/api/v1/node/enrollment", 0, F_ENROLL, false, NULL},
 };
 
 /* True for ids and role names that may go into a path as they are. */
@@ -252,6 +269,11 @@ static int identity_verb(const char *node, const char *token, int argc, char **a
 		if (pw && !json_object_get(c.body, "password"))
 			json_object_set_new(c.body, "password", json_string(pw));
 	}
+	if (v->flags == F_ENROLL) {
+		const char *secret = getenv("TDS_CLIENT_SECRET");
+		if (secret && !json_object_get(c.body, "client_secret"))
+			json_object_set_new(c.body, "client_secret", json_string(secret));
+	}
 	if (v->query) {
 		const char *key;
 		json_t *val;
@@ -272,12 +294,64 @@ static int identity_verb(const char *node, const char *token, int argc, char **a
 	return run(node, token, &c);
 }
 
+/* `connector register`: flags into the registration body; --public-key FILE is read, and
+ * --from-node URL asks the connector itself for its node id and public key (and is the default
+ * --api-endpoint). The operator is never asked to fetch anything. */
+static int connector_register(const char *node, const char *token, int argc, char **argv)
+{
+	call c = {.method = "POST"};
+	char *pos[1] = {0};
+	int npos = 0;
+	int rc = flags_to_body(argc, argv, 2, &c, F_CON_REGISTER, &npos, pos);
+	const char *file = rc ? NULL : tds_json_str(c.body, "public_key", NULL);
+	if (file) {
+		tds_buf pem = TDS_BUF_INIT;
+		if (tds_file_read(file, 65536, &pem)) {
+			fprintf(stderr, "tds: cannot read %s: %s\n", file, tds_error_message());
+			rc = 1;
+		} else {
+			json_object_set_new(c.body, "public_key_pem", json_stringn(pem.data, pem.len));
+		}
+		tds_buf_free(&pem);
+		json_object_del(c.body, "public_key");
+	}
+	const char *from = rc ? NULL : tds_json_str(c.body, "from_node", NULL);
+	if (from) {
+		tds_http_client *cl = tds_http_client_new(from, 15000);
+		long status = 0;
+		json_t *info = NULL;
+		if (!cl || tds_http_client_json(cl, "GET", "/api/v1/node", NULL, &status, &info) || status != 200 ||
+		    !tds_json_str(info, "node_id", NULL) || !tds_json_str(info, "public_key_pem", NULL)) {
+			fprintf(stderr, "tds: 无法读取连接器节点信息 cannot read %s/api/v1/node (HTTP %ld)\n", from, status);
+			rc = 1;
+		} else {
+			if (!json_object_get(c.body, "node_id"))
+				json_object_set(c.body, "node_id", json_object_get(info, "node_id"));
+			if (!json_object_get(c.body, "public_key_pem"))
+				json_object_set(c.body, "public_key_pem", json_object_get(info, "public_key_pem"));
+			if (!json_object_get(c.body, "api_endpoint"))
+				json_object_set_new(c.body, "api_endpoint", json_string(from));
+		}
+		tds_http_client_free(cl);
+		json_decref(info);
+		json_object_del(c.body, "from_node");
+	}
+	if (rc) {
+		json_decref(c.body);
+		return rc;
+	}
+	snprintf(c.path, sizeof c.path, "/api/v1/connectors");
+	return run(node, token, &c);
+}
+
 int tds_cli_api(const char *node, const char *token, int argc, char **argv)
 {
 	call c = {.method = "GET"};
 	const char *noun = argv[0], *verb = argc > 1 ? argv[1] : NULL;
 	char *pos[2] = {0};
 	int npos = 0, rc = 0;
+	if (is(noun, "connector") && is(verb, "register"))
+		return connector_register(node, token, argc, argv);
 	int id_rc = identity_verb(node, token, argc, argv);
 	if (id_rc >= 0)
 		return id_rc;
