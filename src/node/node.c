@@ -15,6 +15,7 @@
 
 #include "crypto/crypto.h"
 #include "http/http.h"
+#include "catalog/catalog.h"
 #include "identity/identity.h"
 #include "ledger/ledger.h"
 #include "store/store.h"
@@ -56,6 +57,8 @@ static const tds_conf_key SCHEMA[] = {
     {"identity.login_max_failures", TDS_CONF_INT, "5", 1, 1000, "failed logins per username within the window before 429"},
     {"identity.login_max_failures_ip", TDS_CONF_INT, "50", 1, 100000, "failed logins per client address within the window before 429"},
     {"identity.login_window_s", TDS_CONF_INT, "900", 10, 86400, "login throttling window in seconds"},
+    {"catalog.import_dir", TDS_CONF_STRING, NULL, 0, 0,
+     "server-side CSV/SQLite sources must lie under this directory (default DIR/import)"},
     {"ledger.checkpoint_interval_s", TDS_CONF_INT, "60", 0, 86400,
      "issue a checkpoint and ask the witnesses to cosign it this often (0: only on demand)"},
     {"ledger.witnesses", TDS_CONF_STRING, NULL, 0, 0,
@@ -277,6 +280,7 @@ typedef struct node {
 	pthread_mutex_t enroll_lock; /* one enrolment at a time */
 	bool enrolled;
 	tds_node_cert cert;
+	tds_catalog *catalog;
 } node;
 
 /* ---- Idempotency-Key store (see tds_idempotency in http.h) ----
@@ -562,6 +566,7 @@ static int add_routes(node *n)
 	n->ledger_routes = (tds_ledger_routes_ctx){n->ledger, n->witness, (const char *const *)n->witness_urls, n->nwitness};
 	if ((rc = tds_identity_routes(n->identity, n->api_router)) ||
 	    (rc = tds_ledger_routes(&n->ledger_routes, n->api_router)) ||
+	    (rc = tds_catalog_routes(n->catalog, n->api_router)) ||
 	    (rc = tds_router_add(n->api_router, "GET", "/api/v1/node", TDS_ROLES_PUBLIC, node_info, n,
 				 "This node's id, role, suite and public key")) ||
 	    (rc = tds_router_add(n->api_router, "GET", "/api/v1/routes", TDS_ROLE_ADMIN, route_list, n,
@@ -787,7 +792,7 @@ static void *connector_loop(void *arg)
 
 static int node_start(node *n, const char *dir)
 {
-	uint8_t master[TDS_MASTER_KEY_LEN], pii_key[32], secret_key[32];
+	uint8_t master[TDS_MASTER_KEY_LEN], pii_key[32], secret_key[32], catalog_key[32];
 	char p[4096];
 	int rc;
 	const char *role = tds_config_get(n->cfg, "node.role");
@@ -816,6 +821,9 @@ static int node_start(node *n, const char *dir)
 	if (!rc) /* the key of the keyed hash that keeps ClientSecrets (identity.h, connectors) */
 		rc = tds_hkdf(n->suite, NULL, 0, master, sizeof master, "tds-identity-client-secret", 26, secret_key,
 			      sizeof secret_key);
+	if (!rc) /* seals data-source secrets (database connection strings) */
+		rc = tds_hkdf(n->suite, NULL, 0, master, sizeof master, "tds-catalog-seal", 16, catalog_key,
+			      sizeof catalog_key);
 	if (!rc)
 		rc = tds_key_check_suite(n->key, n->suite);
 	if (!rc)
@@ -831,6 +839,7 @@ static int node_start(node *n, const char *dir)
 	if (rc) {
 		memset(pii_key, 0, sizeof pii_key);
 		memset(secret_key, 0, sizeof secret_key);
+		memset(catalog_key, 0, sizeof catalog_key);
 		return rc;
 	}
 	tds_witness_opts wopts = {.store = n->store, .name = origin, .key = n->key, .own = n->ledger};
@@ -853,6 +862,12 @@ static int node_start(node *n, const char *dir)
 		rc = tds_identity_open(n->store, &iopts, &n->identity);
 	memset(pii_key, 0, sizeof pii_key);
 	memset(secret_key, 0, sizeof secret_key);
+	tds_catalog_opts copts = {.ledger = n->ledger, .node_id = tds_config_get(n->cfg, "node.id"), .dir = dir,
+				  .import_dir = tds_config_get(n->cfg, "catalog.import_dir"), .seal_key = catalog_key,
+				  .suite = n->suite};
+	if (!rc)
+		rc = tds_catalog_open(n->store, &copts, &n->catalog);
+	memset(catalog_key, 0, sizeof catalog_key);
 	/* who signed a request: the registry on the operator, the operator's word on a connector */
 	tds_sig_verifier_opts vopts = {.resolve = tds_nodekeys_resolve};
 	if (!rc && !(rc = tds_nodekeys_new(n->is_operator ? n->identity : NULL, &n->keys))) {
@@ -926,6 +941,7 @@ static void node_stop(node *n)
 		pthread_join(n->connector, NULL);
 	tds_server_stop(n->api);
 	tds_server_stop(n->data);
+	tds_catalog_free(n->catalog);
 	tds_sig_verifier_free(n->verifier);
 	tds_nodekeys_free(n->keys);
 	tds_router_free(n->api_router);
