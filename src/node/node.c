@@ -626,34 +626,6 @@ static int witness_list(node *n)
 	return 0;
 }
 
-/* Issues a checkpoint every ledger.checkpoint_interval_s and has the witnesses cosign it. */
-static void *publisher(void *arg)
-{
-	node *n = arg;
-	int64_t every = tds_config_int(n->cfg, "ledger.checkpoint_interval_s") * 1000;
-	pthread_mutex_lock(&n->stop_lock);
-	while (!n->stopping) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t due = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + every;
-		ts.tv_sec = due / 1000;
-		ts.tv_nsec = (due % 1000) * 1000000;
-		while (!n->stopping && pthread_cond_timedwait(&n->stop_cond, &n->stop_lock, &ts) == 0)
-			;
-		if (n->stopping)
-			break;
-		pthread_mutex_unlock(&n->stop_lock);
-		json_t *report = NULL;
-		if (tds_ledger_publish(n->ledger, (const char *const *)n->witness_urls, n->nwitness, &report))
-			tds_log(TDS_LOG_WARN, "checkpoint_failed", "%s", tds_error_message());
-		else
-			tds_log_fields(TDS_LOG_DEBUG, "checkpoint_published", report);
-		pthread_mutex_lock(&n->stop_lock);
-	}
-	pthread_mutex_unlock(&n->stop_lock);
-	return NULL;
-}
-
 /* Waits on stop_cond until due_ms (INT64_MAX: until woken). Called and returns with stop_lock held;
  * false when the node is stopping. */
 static bool wait_until(node *n, int64_t due_ms)
@@ -670,6 +642,31 @@ static bool wait_until(node *n, int64_t due_ms)
 }
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Issues a checkpoint every ledger.checkpoint_interval_s and has the witnesses cosign it. */
+static void *publisher(void *arg)
+{
+	node *n = arg;
+	int64_t every = tds_config_int(n->cfg, "ledger.checkpoint_interval_s") * 1000;
+	int64_t next = tds_now_ms() + every;
+	pthread_mutex_lock(&n->stop_lock);
+	while (!n->stopping) {
+		if (tds_now_ms() < next) {
+			wait_until(n, next);
+			continue;
+		}
+		next = tds_now_ms() + every;
+		pthread_mutex_unlock(&n->stop_lock);
+		json_t *report = NULL;
+		if (tds_ledger_publish(n->ledger, (const char *const *)n->witness_urls, n->nwitness, &report))
+			tds_log(TDS_LOG_WARN, "checkpoint_failed", "%s", tds_error_message());
+		else
+			tds_log_fields(TDS_LOG_DEBUG, "checkpoint_published", report);
+		pthread_mutex_lock(&n->stop_lock);
+	}
+	pthread_mutex_unlock(&n->stop_lock);
+	return NULL;
+}
 
 /* Identity's watches: the qualification expiry watch every identity.watch_interval_s and, on the
  * operator, the connector presence watch a few times per connector.offline_after_s. */

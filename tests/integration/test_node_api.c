@@ -353,7 +353,14 @@ static void test_logout_restart(void **state)
 
 	/* SIGTERM stops cleanly (exit 0); the restarted node keeps accounts and sessions */
 	assert_int_equal(tn_stop(node), 0);
-	assert_int_equal(tn_start(node, NULL), 0);
+	char *every_second[] = {"TDS_LEDGER_CHECKPOINT_INTERVAL_S=1", NULL};
+	assert_int_equal(tn_start(node, every_second), 0);
+	/* the publisher thread issues checkpoints on its own, without any request asking */
+	char cmd[600], *count = NULL;
+	snprintf(cmd, sizeof cmd, "sleep 1.5; sqlite3 %s/tds.db 'SELECT COUNT(*) FROM ledger_checkpoints'", node->dir);
+	assert_int_equal(tn_run(cmd, &count), 0);
+	assert_true(atoi(count) >= 1);
+	free(count);
 	assert_int_equal(tn_json(node, "GET", "/api/v1/auth/whoami", admin, NULL, &out), 200);
 	json_decref(out);
 	assert_int_equal(tn_json(node, "GET", "/api/v1/accounts?limit=1", admin, NULL, &out), 200);
