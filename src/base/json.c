@@ -160,7 +160,8 @@ static int canon_object(const json_t *v, tds_buf *out, int depth)
 			goto done;
 		m[i++].value = val;
 	}
-	qsort(m, n, sizeof *m, member_cmp);
+	if (n) /* qsort must not see the NULL of an empty object */
+		qsort(m, n, sizeof *m, member_cmp);
 	for (i = 0; i + 1 < n; i++)
 		if (member_cmp(&m[i], &m[i + 1]) == 0) {
 			rc = tds_error_set(TDS_EINVAL, "invalid_json",

@@ -107,6 +107,10 @@ static void test_json_canonical(void **state)
 	c = canon_of("9223372036854775807");
 	assert_string_equal(c, "9223372036854775807");
 	free(c);
+	/* empty objects, nested too (found by fuzz_operator_statement: qsort saw a NULL array) */
+	c = canon_of("{\"a\":{},\"b\":[{}]}");
+	assert_string_equal(c, "{\"a\":{},\"b\":[{}]}");
+	free(c);
 }
 
 static void test_json_parse_rejects(void **state)
