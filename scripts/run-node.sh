@@ -22,7 +22,7 @@ out=$(mktemp)
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$out"' EXIT
 trap 'exit 0' INT TERM
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
   [[ -s $out ]] && break
   kill -0 $pid 2>/dev/null || { echo "tdsd failed to start"; exit 1; }
   sleep 0.1

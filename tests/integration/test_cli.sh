@@ -51,7 +51,7 @@ expect_rc 1 "tdsd with a bad --api-port" -- "$BIN/tdsd" --dir "$T/n" --api-port 
 # run it
 "$BIN/tdsd" --dir "$T/n" --log-level warn > "$T/tdsd.out" 2> "$T/tdsd.err" &
 PID=$!
-for _ in $(seq 1 100); do [[ -s $T/tdsd.out ]] && break; sleep 0.1; done
+for _ in $(seq 1 300); do [[ -s $T/tdsd.out ]] && break; sleep 0.1; done
 API=$(field api "$T/tdsd.out"); DATA=$(field data "$T/tdsd.out")
 [[ $API == http://127.0.0.1:* && $DATA == http://127.0.0.1:* ]] && ok "listening line ($API, $DATA)" || bad "listening line: $(cat "$T/tdsd.out")"
 
@@ -103,7 +103,7 @@ expect_rc 1 "ledger verify --dir finds the edited entry" -- "$BIN/tds" ledger ve
 grep -q '"index":2' "$T/out" && ok "edited entry named (2)" || bad "tamper report: $(cat "$T/out")"
 "$BIN/tdsd" --dir "$T/n" --log-level error > "$T/tdsd.out" 2> "$T/tdsd.err" &
 PID=$!
-for _ in $(seq 1 100); do [[ -s $T/tdsd.out ]] && break; sleep 0.1; done
+for _ in $(seq 1 300); do [[ -s $T/tdsd.out ]] && break; sleep 0.1; done
 API=$(field api "$T/tdsd.out")
 expect_rc 0 "login after restart" -- "$BIN/tds" --node "$API" login --username admin --password "$PASS" --json
 TOKEN=$(field token "$T/out")

@@ -14,7 +14,7 @@ trap cleanup EXIT
 start() {
   bash "$SRC/scripts/run-node.sh" "$BUILD" "$T/run" > "$T/out" 2> "$T/err" &
   PID=$!
-  for _ in $(seq 1 200); do grep -q "Press Ctrl-C" "$T/out" 2>/dev/null && return 0; sleep 0.1; done
+  for _ in $(seq 1 600); do grep -q "Press Ctrl-C" "$T/out" 2>/dev/null && return 0; sleep 0.1; done
   echo "FAIL run-node.sh did not come up"; cat "$T/out" "$T/err"; exit 1
 }
 stop() { kill -TERM "$PID"; wait "$PID" || true; PID=; }
