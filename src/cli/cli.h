@@ -32,6 +32,13 @@ int tds_cli_bench_import(int argc, char **argv);
 /* `tds source (add | list | show | import | sample | delete) …` against a connector; argv[0] is "source". */
 int tds_cli_source(const char *node_url, const char *token, int argc, char **argv);
 
+/* `tds scan FILE.csv [--json] [--rules FILE] [--sample N]`: offline sensitive-data discovery and
+ * grading; argv[0] is "scan". */
+int tds_cli_scan(int argc, char **argv);
+
+/* `tds bench scan [--json] [--mb N]`; argv[0] is "bench", argv[1] "scan". */
+int tds_cli_bench_scan(int argc, char **argv);
+
 /* Prints a usage error to stderr and returns 2. */
 int tds_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -29,8 +29,6 @@
 #include <unistd.h>
 
 /* Entry points (dispatched from main_tds.c; declared in cli.h by the lead). */
-int tds_cli_scan(int argc, char **argv);
-int tds_cli_bench_scan(int argc, char **argv);
 
 static int print_json(json_t *o)
 {

@@ -18,7 +18,8 @@ static void usage(FILE *f)
 		   "  tds crypto (keygen|sign|verify|hash|encrypt|decrypt) --suite gm|intl …\n"
 		   "  tds ledger verify (--dir DIR | --node URL [--token T] [--key node.pub]) [--json]\n"
 		   "                                                recompute and check a node's whole ledger\n"
-		   "  tds bench (ledger [--n N] | import [--rows N]) [--json]   benchmarks (JSON metrics)\n"
+		   "  tds scan FILE.csv [--json] [--rules FILE]     sensitive-data discovery and grading (分类分级)\n"
+		   "  tds bench (ledger [--n N] | import [--rows N] | scan [--mb N]) [--json]   benchmarks (JSON metrics)\n"
 		   "  tds [--node URL] [--token TOKEN] <noun> <verb> … [--json]\n"
 		   "      verbs: health | login --username U [--password P] | logout | whoami | node info | routes\n"
 		   "             account (create --username U --password P [--role R]… | list | show ID | disable ID | enable ID)\n"
@@ -92,6 +93,8 @@ int main(int argc, char **argv)
 		return tds_cli_ledger(sub_argc, sub_argv);
 	if (strcmp(cmd, "bench") == 0)
 		return tds_cli_bench(sub_argc, sub_argv);
+	if (strcmp(cmd, "scan") == 0)
+		return tds_cli_scan(sub_argc, sub_argv);
 	if (strcmp(cmd, "source") == 0)
 		return tds_cli_source(node, token, sub_argc, sub_argv);
 	if (strcmp(cmd, "node") == 0 && sub_argc > 1 && strcmp(sub_argv[1], "init") == 0)
