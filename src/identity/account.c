@@ -456,18 +456,7 @@ int id_account_page(tds_identity *id, const char *org_id, int limit, const char 
 	if (org_id)
 		sqlite3_bind_text(st, k++, org_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, k, limit + 1);
-	json_t *items = json_array();
-	int s, n = 0;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW && n < limit) {
-		json_array_append_new(items, account_row_json(st));
-		n++;
-	}
-	if (s != SQLITE_ROW && s != SQLITE_DONE) {
-		rc = tds_store_error(db, "listing accounts");
-		json_decref(items);
-	} else {
-		*out = id_page(items, s == SQLITE_ROW);
-	}
+	rc = id_page_run(db, st, limit, account_row_json, "listing accounts", out);
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -679,18 +679,7 @@ int tds_identity_connector_list(tds_identity *id, const char *org_id, const char
 		if (filters[i])
 			sqlite3_bind_text(st, i + 2, filters[i], -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 5, limit + 1);
-	json_t *items = json_array();
-	int s, n = 0;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW && n < limit) {
-		json_array_append_new(items, con_row_json(st));
-		n++;
-	}
-	if (s != SQLITE_ROW && s != SQLITE_DONE) {
-		rc = tds_store_error(db, "listing connectors");
-		json_decref(items);
-	} else {
-		*out = id_page(items, s == SQLITE_ROW);
-	}
+	rc = id_page_run(db, st, limit, con_row_json, "listing connectors", out);
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -77,6 +77,10 @@ json_t *id_col_time(sqlite3_stmt *st, int col);
 void id_col_copy(sqlite3_stmt *st, int col, char *out, size_t cap);
 /* Wraps a page of rows: {"items":items,"next_cursor":last item's "id" when more, else null}. */
 json_t *id_page(json_t *items, bool more);
+/* Steps a list query (bound with LIMIT limit + 1) into {"items":[row(st)…],"next_cursor"} in *out;
+ * the caller finalizes st. A database error is mapped with `what` ("listing accounts"). */
+int id_page_run(sqlite3 *db, sqlite3_stmt *st, int limit, json_t *(*row)(sqlite3_stmt *st), const char *what,
+		json_t **out);
 
 /* Validates a free-text field: valid UTF-8 (the JSON layer guarantees it), 1..max bytes, no control
  * characters; error "invalid_<field>" naming the field. */

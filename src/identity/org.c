@@ -539,18 +539,7 @@ static int holder_list(tds_identity *id, bool person, const char *status, int li
 	if (status)
 		sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, limit + 1);
-	json_t *items = json_array();
-	int s, n = 0;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW && n < limit) {
-		json_array_append_new(items, person ? person_row_json(st) : org_row_json(st));
-		n++;
-	}
-	if (s != SQLITE_ROW && s != SQLITE_DONE) {
-		rc = tds_store_error(db, "listing");
-		json_decref(items);
-	} else {
-		*out = id_page(items, s == SQLITE_ROW);
-	}
+	rc = id_page_run(db, st, limit, (person ? person_row_json : org_row_json), "listing", out);
 	sqlite3_finalize(st);
 	return rc;
 }

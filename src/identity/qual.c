@@ -192,18 +192,7 @@ int tds_identity_qualification_list(tds_identity *id, const char *org_id, const 
 	if (status)
 		sqlite3_bind_text(st, 3, status, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 4, limit + 1);
-	json_t *items = json_array();
-	int s, n = 0;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW && n < limit) {
-		json_array_append_new(items, qual_row_json(st));
-		n++;
-	}
-	if (s != SQLITE_ROW && s != SQLITE_DONE) {
-		rc = tds_store_error(db, "listing qualifications");
-		json_decref(items);
-	} else {
-		*out = id_page(items, s == SQLITE_ROW);
-	}
+	rc = id_page_run(db, st, limit, qual_row_json, "listing qualifications", out);
 	sqlite3_finalize(st);
 	return rc;
 }

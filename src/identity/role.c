@@ -319,18 +319,7 @@ int tds_identity_role_list(tds_identity *id, const char *status, const char *hol
 	if (holder_id)
 		sqlite3_bind_text(st, 3, holder_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 4, limit + 1);
-	json_t *items = json_array();
-	int s, n = 0;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW && n < limit) {
-		json_array_append_new(items, app_row_json(st));
-		n++;
-	}
-	if (s != SQLITE_ROW && s != SQLITE_DONE) {
-		rc = tds_store_error(db, "listing role applications");
-		json_decref(items);
-	} else {
-		*out = id_page(items, s == SQLITE_ROW);
-	}
+	rc = id_page_run(db, st, limit, app_row_json, "listing role applications", out);
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -173,6 +173,23 @@ json_t *id_page(json_t *items, bool more)
 	return json_pack("{s:o, s:o}", "items", items, "next_cursor", next ? next : json_null());
 }
 
+int id_page_run(sqlite3 *db, sqlite3_stmt *st, int limit, json_t *(*row)(sqlite3_stmt *st), const char *what,
+		json_t **out)
+{
+	json_t *items = json_array();
+	int s, n = 0;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW && n < limit) {
+		json_array_append_new(items, row(st));
+		n++;
+	}
+	if (s != SQLITE_ROW && s != SQLITE_DONE) {
+		json_decref(items);
+		return tds_store_error(db, what);
+	}
+	*out = id_page(items, s == SQLITE_ROW);
+	return 0;
+}
+
 int id_check_text(const char *field, const char *s, size_t max)
 {
 	size_t n = s ? strlen(s) : 0;
