@@ -7,6 +7,8 @@
 #ifndef TDS_CLI_H
 #define TDS_CLI_H
 
+#include "base/base.h"
+
 /* `tds crypto (keygen|sign|verify|hash|encrypt|decrypt|hmac|hkdf) --suite gm|intl …`
  * argv[0] is "crypto". */
 int tds_cli_crypto(int argc, char **argv);
@@ -38,6 +40,10 @@ int tds_cli_scan(int argc, char **argv);
 
 /* `tds bench scan [--json] [--mb N]`; argv[0] is "bench", argv[1] "scan". */
 int tds_cli_bench_scan(int argc, char **argv);
+
+/* The "machine" object of every bench report: cores, cpu, mem_mb, os, sqlite, load_avg_1m (new
+ * reference). */
+json_t *tds_cli_bench_machine(void);
 
 /* Prints a usage error to stderr and returns 2. */
 int tds_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -565,30 +565,6 @@ static void progress(const bench_opts *o, const char *fmt, ...)
 	(void)o;
 }
 
-static json_t *machine(void)
-{
-	char cpu[256] = "unknown", line[512];
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	while (f && fgets(line, sizeof line, f))
-		if (strncmp(line, "model name", 10) == 0) {
-			char *c = strchr(line, ':');
-			if (c) {
-				snprintf(cpu, sizeof cpu, "%s", c + 2);
-				cpu[strcspn(cpu, "\n")] = 0;
-			}
-			break;
-		}
-	if (f)
-		fclose(f);
-	struct sysinfo si;
-	struct utsname u;
-	long mem = sysinfo(&si) == 0 ? (long)(si.totalram / 1048576 * si.mem_unit) : 0;
-	uname(&u);
-	char os[300];
-	snprintf(os, sizeof os, "%s %s", u.sysname, u.release);
-	return json_pack("{s:i, s:s, s:i, s:s, s:s}", "cores", (int)sysconf(_SC_NPROCESSORS_ONLN), "cpu", cpu,
-			 "mem_mb", (int)mem, "os", os, "sqlite", sqlite3_libversion());
-}
 
 /* Appends n entries to a fresh ledger (durable or not) with the given callers; rate in *rate. When
  * keep is not NULL the node stays open for the caller (verification). */
@@ -747,7 +723,7 @@ static int bench_ledger(const bench_opts *o)
 				   "durable_entries", (json_int_t)o->durable_n, "single_entries", (json_int_t)o->single_n,
 				   "verify_entries", (json_int_t)verified, "proof_samples", (json_int_t)o->samples,
 				   "payload_bytes", 256);
-	json_t *out = json_pack("{s:s, s:o, s:o, s:o}", "bench", "ledger", "machine", machine(), "metrics", metrics,
+	json_t *out = json_pack("{s:s, s:o, s:o, s:o}", "bench", "ledger", "machine", tds_cli_bench_machine(), "metrics", metrics,
 				"params", params);
 	if (o->json) {
 		print_json(out);

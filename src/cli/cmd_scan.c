@@ -1135,33 +1135,6 @@ static int generate(gen *g, const char *path, uint64_t target)
  * tds bench scan: scoring
  * ---------------------------------------------------------------------------------------------- */
 
-static json_t *machine(void)
-{
-	char cpu[256] = "unknown", line[512];
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	while (f && fgets(line, sizeof line, f))
-		if (strncmp(line, "model name", 10) == 0) {
-			char *c = strchr(line, ':');
-			if (c) {
-				snprintf(cpu, sizeof cpu, "%s", c + 2);
-				cpu[strcspn(cpu, "\n")] = 0;
-			}
-			break;
-		}
-	if (f)
-		fclose(f);
-	struct sysinfo si;
-	struct utsname u;
-	long mem = sysinfo(&si) == 0 ? (long)(si.totalram / 1048576 * si.mem_unit) : 0;
-	uname(&u);
-	char os[300];
-	snprintf(os, sizeof os, "%s %s", u.sysname, u.release);
-	double load[3] = {0, 0, 0};
-	if (getloadavg(load, 3) < 0)
-		load[0] = -1;
-	return json_pack("{s:i, s:s, s:i, s:s, s:f}", "cores", (int)sysconf(_SC_NPROCESSORS_ONLN), "cpu", cpu, "mem_mb",
-			 (int)mem, "os", os, "load_avg_1m", load[0]);
-}
 
 static double thread_cpu_s(void)
 {
@@ -1350,7 +1323,7 @@ int tds_cli_bench_scan(int argc, char **argv)
 				   (json_int_t)rows, "values", (json_int_t)values, "seed", (json_int_t)seed, "mb",
 				   (json_int_t)mb, "rules_version", tds_anon_rules_version(r), "detectors_enabled", (int)ndet,
 				   "label_mismatch", (json_int_t)mismatched);
-	json_t *outj = json_pack("{s:s, s:o, s:o, s:o, s:o}", "bench", "scan", "machine", machine(), "metrics", metrics,
+	json_t *outj = json_pack("{s:s, s:o, s:o, s:o, s:o}", "bench", "scan", "machine", tds_cli_bench_machine(), "metrics", metrics,
 				 "params", params, "columns", cols);
 	if (json) {
 		print_json(outj);

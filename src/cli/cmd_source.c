@@ -104,32 +104,6 @@ static int on_progress(void *ctx, const tds_import_progress *p)
 	return 0;
 }
 
-static json_t *machine(void)
-{
-	char cpu[256] = "unknown", line[512];
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	while (f && fgets(line, sizeof line, f))
-		if (strncmp(line, "model name", 10) == 0) {
-			char *c = strchr(line, ':');
-			if (c) {
-				snprintf(cpu, sizeof cpu, "%s", c + 2);
-				cpu[strcspn(cpu, "\n")] = 0;
-			}
-			break;
-		}
-	if (f)
-		fclose(f);
-	struct sysinfo si;
-	struct utsname u;
-	long mem = sysinfo(&si) == 0 ? (long)(si.totalram / 1048576 * si.mem_unit) : 0;
-	uname(&u);
-	char os[300];
-	snprintf(os, sizeof os, "%s %s", u.sysname, u.release);
-	double load[3] = {0, 0, 0};
-	getloadavg(load, 3);
-	return json_pack("{s:i, s:s, s:i, s:s, s:s, s:f}", "cores", (int)sysconf(_SC_NPROCESSORS_ONLN), "cpu", cpu,
-			 "mem_mb", (int)mem, "os", os, "sqlite", sqlite3_libversion(), "load_avg", load[0]);
-}
 
 static double cpu_s(void)
 {
@@ -242,7 +216,7 @@ int tds_cli_bench_import(int argc, char **argv)
 	json_object_set_new(metrics, "generate_s", json_real(gen_s));
 	json_t *params = json_pack("{s:i, s:s, s:s, s:s}", "columns", 10, "hash", tds_hash_alg(suite), "encoding",
 				   tds_json_str(meta, "encoding", ""), "durability", "fsync of the file and directory before rename");
-	json_t *out = json_pack("{s:s, s:o, s:o, s:o}", "bench", "import", "machine", machine(), "metrics", metrics,
+	json_t *out = json_pack("{s:s, s:o, s:o, s:o}", "bench", "import", "machine", tds_cli_bench_machine(), "metrics", metrics,
 				"params", params);
 	if (json) {
 		print_json(out, true);
