@@ -12,8 +12,10 @@
  *   4. Database sources            SQLite files (opened read-only) and PostgreSQL tables (libpq,
  *                                  read-only session)
  *   5. Source registry             the connector's `sources` table, evidence, the module handle
- *   6. HTTP routes
- *   (7. Resources, 8. Products, 9. Fused catalog and search: later steps of the catalog issue.)
+ *   6. Resource codes              the code an approved resource gets, with its check character
+ *   7. Resources                   registration, scan, review, publication, deregistration
+ *   8. HTTP routes
+ *   (9. Products, 10. Fused catalog and search: later steps of the catalog issue.)
  *
  * Raw data stays on the connector (数据不出域). A source's raw rows live in a SQLite file of their
  * own under DIR/data/ (never in the control database tds.db); what leaves the connector later is
@@ -413,7 +415,38 @@ int tds_catalog_source_delete(tds_catalog *c, const tds_ledger_actor *actor, con
 int tds_catalog_source_data(tds_catalog *c, const char *id, char *path_out, size_t cap, char *table_out);
 
 /* ================================================================================================
- * 6. HTTP routes (routes.c)
+ * 6. Resource codes (数据资源标识, rescode.c)
+ * ================================================================================================
+ *
+ * An approved resource gets a code: BASE "/res/" SERIAL CHECK, e.g. tds://space.local/res/000000427.
+ * BASE is the space's URI (config catalog.code_base, default "tds://space.local"); SERIAL is the
+ * resource's serial number in this space, TDS_RESCODE_SERIAL_DIGITS decimal digits with leading
+ * zeros; CHECK is the ISO 7064 MOD 37,36 check character (hybrid system, M = 36, characters 0-9 and
+ * A-Z) computed over SERIAL. A hybrid MOD 37,36 check detects every single-character substitution
+ * and every transposition of adjacent characters in SERIAL; a change to BASE or "/res/" is caught by
+ * comparing them literally. Every code taken as input is validated with tds_rescode_parse.
+ * ---------------------------------------------------------------------------------------------- */
+
+#define TDS_RESCODE_SERIAL_DIGITS 8
+#define TDS_RESCODE_SERIAL_MAX 99999999ull
+#define TDS_RESCODE_BASE_MAX 200
+#define TDS_RESCODE_MAX (TDS_RESCODE_BASE_MAX + 5 + TDS_RESCODE_SERIAL_DIGITS + 2)
+#define TDS_RESCODE_DEFAULT_BASE "tds://space.local"
+
+/* ISO 7064 MOD 37,36 check character ('0'-'9', 'A'-'Z') of body[0..n) (characters 0-9, A-Z);
+ * 0 when body holds any other byte. */
+char tds_rescode_check_char(const char *body, size_t n);
+/* 0 when base is a usable code base: "scheme://…", 8-200 bytes of printable ASCII without spaces,
+ * '?', '#' or a trailing '/'; TDS_EINVAL "invalid_code_base" otherwise. */
+int tds_rescode_base_check(const char *base);
+/* Writes the code of `serial` (1..TDS_RESCODE_SERIAL_MAX) under base into out (cap >= TDS_RESCODE_MAX). */
+int tds_rescode_format(const char *base, uint64_t serial, char *out, size_t cap);
+/* Checks that code is a code under base with a correct check character; *serial (may be NULL) gets
+ * its serial. TDS_EINVAL "invalid_code" with a message saying what is wrong. */
+int tds_rescode_parse(const char *base, const char *code, uint64_t *serial);
+
+/* ================================================================================================
+ * 8. HTTP routes (routes.c)
  * ================================================================================================
  *
  *   POST   /api/v1/sources                 register (JSON: name, kind, path | content_base64 |
