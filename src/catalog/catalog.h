@@ -357,6 +357,7 @@ typedef struct tds_catalog_opts {
 	const uint8_t *seal_key;  /* 32 bytes sealing connection strings (copied); NULL = postgres refused */
 	tds_suite suite;          /* suite for sealing and content hashes */
 	int sample_rows;          /* default rows of a sample, 0 = 20 */
+	const char *code_base;    /* resource codes: the space's URI (section 6); NULL = TDS_RESCODE_DEFAULT_BASE */
 } tds_catalog_opts;
 
 /* Runs the "catalog" migrations, creates DIR/data (0700) and the import directory if missing,
@@ -444,6 +445,88 @@ int tds_rescode_format(const char *base, uint64_t serial, char *out, size_t cap)
 /* Checks that code is a code under base with a correct check character; *serial (may be NULL) gets
  * its serial. TDS_EINVAL "invalid_code" with a message saying what is wrong. */
 int tds_rescode_parse(const char *base, const char *code, uint64_t *serial);
+
+/* ================================================================================================
+ * 7. Resources (数据资源, resource.c)
+ * ================================================================================================
+ *
+ * A resource describes a provider's imported source for the space: metadata (name, description,
+ * business attributes (业务属性) as a JSON object, source category, update frequency (realtime,
+ * hourly, daily, weekly, monthly, quarterly, yearly, irregular, once), domain (领域), tags), the
+ * source's profile, and the sensitive-data scan (敏感数据识别, src/anon) of the source's imported
+ * table (its first TDS_RESOURCE_SCAN_ROWS rows; volume escalations use the whole row count). The
+ * scan's table level L1-L4 and grade (一般/重要/核心) are the resource's.
+ *
+ * Lifecycle (each step and its evidence entry commit in one transaction; subjects: the resource id
+ * and, once it has one, its code):
+ *   register        provider → pending_review                     catalog.resource_registered
+ *   override        reviewer changes a column's verdict, with a reason (pending_review only);
+ *                   the level and grade follow                     catalog.resource_overridden
+ *   review          reviewer approves or rejects version V with legality (compliant |
+ *                   non_compliant), masking_adequate, filing_status (filed | not_required | pending)
+ *                   and reasons (required to reject). High-risk resources — level L3 or L4, or
+ *                   grade 重要 or 核心 — need two approvals by different reviewers, others one. On the last approval the resource is approved and gets its
+ *                   code (section 6), once; a rejection makes it rejected.      catalog.resource_reviewed
+ *                   A reviewer of the resource's own organisation, or its registrant, is refused
+ *                   (TDS_EPERM "self_review") and the refusal is evidenced: catalog.resource_review_refused
+ *   publish         provider, approved | published → published, scope {"scope":"space"} |
+ *                   {"scope":"roles","roles":[…]} | {"scope":"orgs","orgs":[org ids]}
+ *                                                                  catalog.resource_published
+ *   update          provider: new metadata, a fresh scan of the source (reviewers' overrides kept by
+ *                   column name), version + 1. A rejected resource goes back to pending_review; an
+ *                   approved or published one too when its level rises above the approved level
+ *                   (its code stays); otherwise the state is kept.  catalog.resource_updated
+ *   deregister      provider, approved | published → deregistering, with a reason
+ *                                                                  catalog.resource_deregister_requested
+ *   confirm         operator, deregistering → deregistered, copies_destroyed must be true
+ *                                                                  catalog.resource_deregistered
+ *   remove          operator, any state but deregistered | removed → removed, with a reason
+ *                                                                  catalog.resource_removed
+ * A step from a state that does not allow it is TDS_ECONFLICT "invalid_state". Input objects are
+ * checked strictly (unknown members are TDS_EINVAL). `org` arguments (NULL = any) restrict provider
+ * operations and reads to that organisation's resources (TDS_ENOTFOUND "resource_not_found" else).
+ *
+ * A resource as JSON: {"id","org_id","source_id","name","version","metadata","level":"L3","grade",
+ * "grade_zh","status","code","scope","note","created_by","created_at","updated_at"} and, for one
+ * resource (not in lists), "profile", "scan" (tds.anon.scan/1), "reviews":[…], "approvals" (of the
+ * current version) and "approvals_needed".
+ * ---------------------------------------------------------------------------------------------- */
+
+#define TDS_RESOURCE_SCAN_ROWS 100000
+
+/* in: {"source_id","name", and optional "description","attributes","source_category",
+ * "update_frequency","domain","tags"}. The source must be an imported CSV source of `org`
+ * (TDS_EUNPROC "not_imported"). The actor's organisation owns the resource. */
+int tds_catalog_resource_create(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const json_t *in,
+				json_t **out);
+/* in: any of the metadata members of create except source_id (at least one). */
+int tds_catalog_resource_update(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const char *id,
+				const json_t *in, json_t **out);
+/* in: as tds_anon_override_json without "by" (the actor's account is recorded). */
+int tds_catalog_resource_override(tds_catalog *c, const tds_ledger_actor *actor, const char *id, const json_t *in,
+				  json_t **out);
+/* in: {"decision":"approve"|"reject","legality","masking_adequate","filing_status","reasons":[…]}.
+ * An approval must say compliant, masking_adequate true and filed | not_required (TDS_EUNPROC
+ * "inconsistent_review"); the same reviewer approving twice is TDS_ECONFLICT "second_reviewer_required". */
+int tds_catalog_resource_review(tds_catalog *c, const tds_ledger_actor *actor, const char *id, const json_t *in,
+				json_t **out);
+int tds_catalog_resource_publish(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const char *id,
+				 const json_t *in, json_t **out);
+/* in: {"reason"}. */
+int tds_catalog_resource_deregister(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const char *id,
+				    const json_t *in, json_t **out);
+/* in: {"copies_destroyed": true, "note"}; false is TDS_EUNPROC "copies_not_destroyed". */
+int tds_catalog_resource_confirm_deregistration(tds_catalog *c, const tds_ledger_actor *actor, const char *id,
+						 const json_t *in, json_t **out);
+/* in: {"reason"}. */
+int tds_catalog_resource_remove(tds_catalog *c, const tds_ledger_actor *actor, const char *id, const json_t *in,
+				json_t **out);
+int tds_catalog_resource_get(tds_catalog *c, const char *org, const char *id, json_t **out);
+/* The resource with this code; the code is validated first (TDS_EINVAL "invalid_code"). */
+int tds_catalog_resource_by_code(tds_catalog *c, const char *org, const char *code, json_t **out);
+/* Page in id order after cursor, optionally of one status: {"items":[…],"next_cursor":…|null}. */
+int tds_catalog_resource_list(tds_catalog *c, const char *org, const char *status, int limit, const char *cursor,
+			      json_t **out);
 
 /* ================================================================================================
  * 8. HTTP routes (routes.c)

@@ -5,6 +5,7 @@
 #ifndef TDS_CATALOG_INTERNAL_H
 #define TDS_CATALOG_INTERNAL_H
 
+#include "anon/anon.h"
 #include "catalog/catalog.h"
 
 #include <pthread.h>
@@ -49,8 +50,13 @@ struct tds_catalog {
 	bool have_seal_key;
 	tds_suite suite;
 	int sample_rows;
-	pthread_mutex_t lock; /* guards running */
+	pthread_mutex_t lock; /* guards running and rules */
 	cat_running *running;
+	char *code_base;        /* resource codes: catalog.code_base */
+	tds_anon_rules *rules;  /* scan rules, loaded on first use (resource.c) */
 };
+
+/* The SQL of the catalog's migration 2: resources and their reviews (resource.c). */
+const char *cat_resource_migration(void);
 
 #endif

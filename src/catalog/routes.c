@@ -1,9 +1,12 @@
 /*
- * routes.c — the catalog's HTTP handlers (data sources for now). Translation only: the request's
- * JSON into a tds_source_new, the principal into an organisation scope and an evidence actor, the
- * result into JSON. Every route admits provider and admin; a provider acts only on its own
- * organisation's sources, an admin on all (tds_identity_can actions come with the catalog's part of
- * the permission matrix).
+ * routes.c — the catalog's HTTP handlers: data sources (数据源) and resources (数据资源).
+ * Translation only: the request's JSON into the module's inputs, the principal into an organisation
+ * scope and an evidence actor, the result into JSON. Source routes admit provider and admin; a
+ * provider acts only on its own organisation's sources, an admin on all. Resource routes: provider
+ * and admin register, update, publish and deregister (a provider only its organisation's); operator
+ * and admin review, override scan verdicts, confirm deregistrations and remove; all three read (a
+ * provider only its own). tds_identity_can actions come with the catalog's part of the permission
+ * matrix.
  */
 #include "catalog/internal.h"
 
@@ -13,6 +16,9 @@
 #include <string.h>
 
 #define SOURCE_ROLES (TDS_ROLE_PROVIDER | TDS_ROLE_ADMIN)
+#define RES_PROVIDER_ROLES (TDS_ROLE_PROVIDER | TDS_ROLE_ADMIN)
+#define RES_REVIEW_ROLES (TDS_ROLE_OPERATOR | TDS_ROLE_ADMIN)
+#define RES_READ_ROLES (TDS_ROLE_PROVIDER | TDS_ROLE_OPERATOR | TDS_ROLE_ADMIN)
 
 static tds_catalog *cat_of(tds_req *req) { return req->route_ctx; }
 
@@ -161,6 +167,114 @@ static int source_delete(tds_req *req, tds_resp *resp)
 	return tds_resp_json(resp, 200, json_pack("{s:s, s:b}", "id", id, "deleted", 1));
 }
 
+/* ---- resources ---- */
+
+/* Readers: admin and operator see every resource, a provider its organisation's. */
+static int res_scope(tds_req *req, const char **org)
+{
+	*org = NULL;
+	if (req->principal->roles & (TDS_ROLE_ADMIN | TDS_ROLE_OPERATOR))
+		return 0;
+	return scope(req, org);
+}
+
+/* The request body as a JSON object (any members: the module checks them strictly). */
+static int body_object(tds_req *req, json_t **in)
+{
+	return tds_req_json(req, NULL, 0, true, in);
+}
+
+static int res_create(tds_req *req, tds_resp *resp)
+{
+	const char *org;
+	json_t *in, *out;
+	int rc = body_object(req, &in);
+	if (rc || (rc = scope(req, &org)))
+		return rc;
+	tds_ledger_actor a = actor_of(req);
+	if ((rc = tds_catalog_resource_create(cat_of(req), &a, org, in, &out)))
+		return rc;
+	return tds_resp_json(resp, 201, out);
+}
+
+static int res_list(tds_req *req, tds_resp *resp)
+{
+	const char *org, *cursor;
+	int limit, rc;
+	json_t *out;
+	if ((rc = res_scope(req, &org)) || (rc = tds_req_page(req, 50, 500, &limit, &cursor)) ||
+	    (rc = tds_catalog_resource_list(cat_of(req), org, tds_req_query(req, "status"), limit, cursor, &out)))
+		return rc;
+	return tds_resp_json(resp, 200, out);
+}
+
+static int res_get(tds_req *req, tds_resp *resp)
+{
+	const char *org;
+	json_t *out;
+	int rc = res_scope(req, &org);
+	if (rc || (rc = tds_catalog_resource_get(cat_of(req), org, tds_req_param(req, "id"), &out)))
+		return rc;
+	return tds_resp_json(resp, 200, out);
+}
+
+static int res_by_code(tds_req *req, tds_resp *resp)
+{
+	const char *org, *code = tds_req_query(req, "code");
+	json_t *out;
+	int rc = res_scope(req, &org);
+	if (rc)
+		return rc;
+	if (!code)
+		return tds_error_set(TDS_EINVAL, "missing_code", "give the resource code as ?code=");
+	if ((rc = tds_catalog_resource_by_code(cat_of(req), org, code, &out)))
+		return rc;
+	return tds_resp_json(resp, 200, out);
+}
+
+typedef int (*res_provider_fn)(tds_catalog *, const tds_ledger_actor *, const char *, const char *, const json_t *,
+			       json_t **);
+typedef int (*res_reviewer_fn)(tds_catalog *, const tds_ledger_actor *, const char *, const json_t *, json_t **);
+
+static int res_provider_op(tds_req *req, tds_resp *resp, res_provider_fn fn)
+{
+	const char *org;
+	json_t *in, *out;
+	int rc = body_object(req, &in);
+	if (rc || (rc = scope(req, &org)))
+		return rc;
+	tds_ledger_actor a = actor_of(req);
+	if ((rc = fn(cat_of(req), &a, org, tds_req_param(req, "id"), in, &out)))
+		return rc;
+	return tds_resp_json(resp, 200, out);
+}
+
+static int res_reviewer_op(tds_req *req, tds_resp *resp, res_reviewer_fn fn)
+{
+	json_t *in, *out;
+	int rc = body_object(req, &in);
+	if (rc)
+		return rc;
+	tds_ledger_actor a = actor_of(req);
+	if ((rc = fn(cat_of(req), &a, tds_req_param(req, "id"), in, &out)))
+		return rc;
+	return tds_resp_json(resp, 200, out);
+}
+
+static int res_update(tds_req *req, tds_resp *resp) { return res_provider_op(req, resp, tds_catalog_resource_update); }
+static int res_publish(tds_req *req, tds_resp *resp) { return res_provider_op(req, resp, tds_catalog_resource_publish); }
+static int res_deregister(tds_req *req, tds_resp *resp)
+{
+	return res_provider_op(req, resp, tds_catalog_resource_deregister);
+}
+static int res_override(tds_req *req, tds_resp *resp) { return res_reviewer_op(req, resp, tds_catalog_resource_override); }
+static int res_review(tds_req *req, tds_resp *resp) { return res_reviewer_op(req, resp, tds_catalog_resource_review); }
+static int res_confirm(tds_req *req, tds_resp *resp)
+{
+	return res_reviewer_op(req, resp, tds_catalog_resource_confirm_deregistration);
+}
+static int res_remove(tds_req *req, tds_resp *resp) { return res_reviewer_op(req, resp, tds_catalog_resource_remove); }
+
 int tds_catalog_routes(tds_catalog *c, struct tds_router *r)
 {
 	static const struct {
@@ -180,6 +294,36 @@ int tds_catalog_routes(tds_catalog *c, struct tds_router *r)
 	};
 	for (size_t i = 0; i < TDS_ARRAY_LEN(routes); i++) {
 		int rc = tds_router_add(r, routes[i].method, routes[i].pattern, SOURCE_ROLES, routes[i].fn, c, routes[i].summary);
+		if (rc)
+			return rc;
+	}
+	static const struct {
+		const char *method, *pattern;
+		tds_roles roles;
+		tds_handler fn;
+		const char *summary;
+	} res[] = {
+	    {"POST", "/api/v1/resources", RES_PROVIDER_ROLES, res_create,
+	     "Register a data resource (数据资源) on an imported source: metadata, the source's profile and a sensitive-data scan"},
+	    {"GET", "/api/v1/resources", RES_READ_ROLES, res_list, "Data resources (status, limit, cursor); a provider sees its own"},
+	    {"GET", "/api/v1/resource-codes", RES_READ_ROLES, res_by_code, "The resource with a code (?code=), the code validated"},
+	    {"GET", "/api/v1/resources/{id}", RES_READ_ROLES, res_get, "One resource with its profile, scan and reviews"},
+	    {"PUT", "/api/v1/resources/{id}", RES_PROVIDER_ROLES, res_update,
+	     "Update a resource's metadata: a new version, scanned again; re-reviewed when rejected or its level rises"},
+	    {"POST", "/api/v1/resources/{id}/overrides", RES_REVIEW_ROLES, res_override,
+	     "A reviewer overrides the scan's verdict of one column, with a reason"},
+	    {"POST", "/api/v1/resources/{id}/reviews", RES_REVIEW_ROLES, res_review,
+	     "Approve or reject a resource (legality, masking adequacy, filing status); 重要/核心 need two reviewers"},
+	    {"POST", "/api/v1/resources/{id}/publish", RES_PROVIDER_ROLES, res_publish,
+	     "Publish an approved resource to the whole space, members with a role, or named organisations"},
+	    {"POST", "/api/v1/resources/{id}/deregister", RES_PROVIDER_ROLES, res_deregister,
+	     "The provider asks to deregister (注销) a resource"},
+	    {"POST", "/api/v1/resources/{id}/deregister/confirm", RES_REVIEW_ROLES, res_confirm,
+	     "The operator confirms a deregistration once hosted copies are destroyed"},
+	    {"POST", "/api/v1/resources/{id}/remove", RES_REVIEW_ROLES, res_remove, "The operator removes a resource (forced)"},
+	};
+	for (size_t i = 0; i < TDS_ARRAY_LEN(res); i++) {
+		int rc = tds_router_add(r, res[i].method, res[i].pattern, res[i].roles, res[i].fn, c, res[i].summary);
 		if (rc)
 			return rc;
 	}

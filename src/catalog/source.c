@@ -154,7 +154,16 @@ int tds_catalog_open(tds_store *store, const tds_catalog_opts *o, tds_catalog **
 		rc = tds_error_set(TDS_ENOMEM, NULL, "out of memory");
 		goto fail;
 	}
-	if ((rc = tds_store_migrate(store, "catalog", MIGRATIONS, TDS_ARRAY_LEN(MIGRATIONS))) || (rc = cleanup(c)))
+	const char *base = o->code_base ? o->code_base : TDS_RESCODE_DEFAULT_BASE;
+	if ((rc = tds_rescode_base_check(base)))
+		goto fail;
+	if (!(c->code_base = strdup(base))) {
+		rc = tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+		goto fail;
+	}
+	/* version 2, the resources (resource.c), keeps its SQL beside the code that uses it */
+	const tds_migration all[] = {MIGRATIONS[0], {2, cat_resource_migration()}};
+	if ((rc = tds_store_migrate(store, "catalog", all, TDS_ARRAY_LEN(all))) || (rc = cleanup(c)))
 		goto fail;
 	*out = c;
 	return 0;
@@ -170,6 +179,8 @@ void tds_catalog_free(tds_catalog *c)
 	free(c->dir);
 	free(c->data_dir);
 	free(c->import_dir);
+	free(c->code_base);
+	tds_anon_rules_free(c->rules);
 	memset(c->seal_key, 0, sizeof c->seal_key);
 	pthread_mutex_destroy(&c->lock);
 	free(c);

@@ -59,6 +59,8 @@ static const tds_conf_key SCHEMA[] = {
     {"identity.login_window_s", TDS_CONF_INT, "900", 10, 86400, "login throttling window in seconds"},
     {"catalog.import_dir", TDS_CONF_STRING, NULL, 0, 0,
      "server-side CSV/SQLite sources must lie under this directory (default DIR/import)"},
+    {"catalog.code_base", TDS_CONF_STRING, TDS_RESCODE_DEFAULT_BASE, 0, 0,
+     "the space's URI; resource codes are BASE/res/SERIAL plus a check character"},
     {"ledger.checkpoint_interval_s", TDS_CONF_INT, "60", 0, 86400,
      "issue a checkpoint and ask the witnesses to cosign it this often (0: only on demand)"},
     {"ledger.witnesses", TDS_CONF_STRING, NULL, 0, 0,
@@ -861,6 +863,7 @@ static int node_start(node *n, const char *dir)
 	memset(secret_key, 0, sizeof secret_key);
 	tds_catalog_opts copts = {.ledger = n->ledger, .node_id = tds_config_get(n->cfg, "node.id"), .dir = dir,
 				  .import_dir = tds_config_get(n->cfg, "catalog.import_dir"), .seal_key = catalog_key,
+				  .code_base = tds_config_get(n->cfg, "catalog.code_base"),
 				  .suite = n->suite};
 	if (!rc)
 		rc = tds_catalog_open(n->store, &copts, &n->catalog);
