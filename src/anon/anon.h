@@ -180,7 +180,8 @@ typedef struct tds_anon_field {
 } tds_anon_field;
 
 /* Starts a scan of a table with these column names (UTF-8; the names give detectors their context).
- * The rules must outlive the scan. TDS_EINVAL for ncols == 0 or above 65,536. */
+ * The rules must outlive the scan. TDS_EINVAL ("invalid_scan") for ncols == 0 or above 16,384, or a
+ * name that is not valid UTF-8. */
 int tds_anon_scan_new(const tds_anon_rules *r, const char *const *names, size_t ncols, const tds_anon_scan_opts *opts,
 		      tds_anon_scan **out);
 /* Feeds one value of column `col` (bytes need not be valid UTF-8 or NUL-terminated; ASCII spaces

@@ -57,6 +57,9 @@ int tds_anon_scan_new(const tds_anon_rules *r, const char *const *names, size_t 
 	if (ncols == 0 || ncols > MAX_COLUMNS)
 		return tds_error_set(TDS_EINVAL, "invalid_scan", "a scanned table has 1 to %d columns, not %zu", MAX_COLUMNS,
 				     ncols);
+	for (size_t c = 0; names && c < ncols; c++)
+		if (names[c] && !tds_utf8_valid(names[c], strlen(names[c])))
+			return tds_error_set(TDS_EINVAL, "invalid_scan", "column %zu: the name is not valid UTF-8", c + 1);
 	tds_arena *a = tds_arena_new(256 * 1024);
 	tds_anon_scan *s = tds_arena_alloc(a, sizeof *s);
 	s->r = r;
