@@ -18,6 +18,19 @@
 
 #include <cmocka.h>
 
+int tds_cli_bench_pdp(int argc, char **argv);
+
+/* cmd_pdp.c reports usage errors through the CLI's helper, which lives in main_tds.c */
+int tds_cli_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return 2;
+}
+
 #define T0 1781496000000LL /* 2026-06-15T04:00:00Z */
 
 static tds_policy *compile_or_fail(const char *json)
@@ -719,6 +732,17 @@ static void test_limits(void **state)
 	tds_policy_free(p);
 }
 
+/* `tds bench pdp` end to end on a small run (the figures themselves are in docs/performance.md) */
+static void test_bench(void **state)
+{
+	char *ok[] = {"bench", "pdp", "--json", "--n", "20000", "--samples", "20000", "--threads", "2"};
+	assert_int_equal(tds_cli_bench_pdp((int)TDS_ARRAY_LEN(ok), ok), 0);
+	char *bad[] = {"bench", "pdp", "--n", "0"};
+	assert_int_equal(tds_cli_bench_pdp((int)TDS_ARRAY_LEN(bad), bad), 2);
+	char *bad2[] = {"bench", "pdp", "--fast"};
+	assert_int_equal(tds_cli_bench_pdp((int)TDS_ARRAY_LEN(bad2), bad2), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -727,6 +751,7 @@ int main(void)
 	    cmocka_unit_test(test_prohibitions_and_duties), cmocka_unit_test(test_fallthrough),
 	    cmocka_unit_test(test_concurrency),	 cmocka_unit_test(test_snapshot_restore),
 	    cmocka_unit_test(test_refusals),	 cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_bench),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
