@@ -496,7 +496,7 @@ int tds_rescode_parse(const char *base, const char *code, uint64_t *serial);
 
 /* in: {"source_id","name", and optional "description","attributes","source_category",
  * "update_frequency","domain","tags"}. The source must be an imported CSV source of `org`
- * (TDS_EUNPROC "not_imported"). The actor's organisation owns the resource. */
+ * (TDS_EUNPROC "not_imported"). The source's organisation owns the resource. */
 int tds_catalog_resource_create(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const json_t *in,
 				json_t **out);
 /* in: any of the metadata members of create except source_id (at least one). */

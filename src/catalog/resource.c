@@ -448,6 +448,7 @@ typedef struct op_ctx {
 	char *profile;  /* profile JSON */
 	int level;
 	const char *name, *source;
+	char owner[TDS_ID_MAX]; /* the source's organisation, which owns the resource ("" = none) */
 	char new_id[TDS_ID_MAX];
 } op_ctx;
 
@@ -484,7 +485,7 @@ static int create_tx(sqlite3 *db, void *arg)
 	}
 	int64_t now = tds_now_ms();
 	sqlite3_bind_text(st, 1, x->new_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, x->actor->org, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, x->owner[0] ? x->owner : NULL, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, x->source, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, x->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, md, -1, SQLITE_STATIC);
@@ -936,6 +937,7 @@ static int prepare_scan(op_ctx *x, const char *org, const char *old_scan)
 	if (rc)
 		return rc;
 	const json_t *meta = json_object_get(src, "metadata");
+	snprintf(x->owner, sizeof x->owner, "%s", tds_json_str(src, "org_id", ""));
 	if (strcmp(tds_json_str(src, "status", ""), "imported") != 0 || !json_is_object(meta)) {
 		rc = tds_error_set(TDS_EUNPROC, "not_imported", "import the source before registering a resource on it");
 		goto out;

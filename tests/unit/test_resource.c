@@ -3,7 +3,7 @@
  * resource on an imported tax CSV (the scan grades it L3 for its resident-ID column), reviewers
  * override a column, approve (two reviewers for L3, the same reviewer twice refused, self-review
  * refused and evidenced), the resource gets a valid code, is published with each kind of scope,
- * updated (re-review when the level rises, overrides kept), deregistered and confirmed, or removed;
+ * updated (re-review when the level rises, overrides kept, the code kept), deregistered and confirmed, or removed;
  * wrong state transitions are conflicts; bad input changes nothing; every step is evidenced.
  */
 #include "catalog/catalog.h"
@@ -185,6 +185,7 @@ static void test_lifecycle_two_reviewers(void **state)
 	assert_true(json_is_object(json_object_get(r, "scan")));
 	assert_true(json_is_object(json_object_get(r, "profile")));
 	assert_string_equal(tds_json_str(json_object_get(r, "metadata"), "domain", ""), "tax");
+	assert_string_equal(tds_json_str(r, "org_id", ""), ORG_A); /* the source's organisation owns it */
 	json_decref(r);
 	/* another organisation cannot see it */
 	expect(tds_catalog_resource_get(F->cat, "org_01JBBBBBBBBBBBBBBBBBBBBBBB", id, &r), TDS_ENOTFOUND, "resource_not_found");
@@ -315,6 +316,58 @@ static void test_one_reviewer_reject_update_remove(void **state)
 	free(id);
 }
 
+/* An approved, published resource whose source gains a resident-ID column: the update's scan
+ * raises the level, so it goes back to review (two reviewers now) and keeps its code. */
+static void test_rereview_when_level_rises(void **state)
+{
+	(void)state;
+	char p[256], src[TDS_ID_MAX], st[32];
+	snprintf(p, sizeof p, "%s/reg.csv", tds_catalog_import_dir(F->cat));
+	FILE *f = fopen(p, "wb");
+	assert_non_null(f);
+	fputs(PLAIN_CSV, f);
+	fclose(f);
+	tds_source_new s = {.org_id = ORG_A, .name = "reg", .kind = "csv", .path = "reg.csv"};
+	json_t *out, *r;
+	ok(tds_catalog_source_create(F->cat, &PROV, &s, &out));
+	snprintf(src, sizeof src, "%s", tds_json_str(out, "id", ""));
+	json_decref(out);
+	ok(tds_catalog_source_import(F->cat, &PROV, ORG_A, src, NULL, NULL, &out));
+	json_decref(out);
+	char *id = create(src, NULL);
+	ok(rev(tds_catalog_resource_review, &REV1, id, APPROVE, st));
+	assert_string_equal(st, "approved");
+	ok(prov(tds_catalog_resource_publish, id, "{\"scope\":\"space\"}", st));
+	ok(tds_catalog_resource_get(F->cat, NULL, id, &r));
+	char code[TDS_RESCODE_MAX];
+	snprintf(code, sizeof code, "%s", tds_json_str(r, "code", ""));
+	assert_true(strcmp(tds_json_str(r, "level", ""), "L3") < 0);
+	json_decref(r);
+	/* the file now holds resident IDs; re-import, update */
+	f = fopen(p, "wb");
+	assert_non_null(f);
+	fputs(TAX_CSV, f);
+	fclose(f);
+	ok(tds_catalog_source_import(F->cat, &PROV, ORG_A, src, NULL, NULL, &out));
+	json_decref(out);
+	ok(prov(tds_catalog_resource_update, id, "{\"description\":\"now with representatives\"}", st));
+	assert_string_equal(st, "pending_review");
+	ok(tds_catalog_resource_get(F->cat, NULL, id, &r));
+	assert_string_equal(tds_json_str(r, "level", ""), "L3");
+	assert_string_equal(tds_json_str(r, "code", ""), code);
+	assert_int_equal(json_integer_value(json_object_get(r, "approvals_needed")), 2);
+	assert_int_equal(json_integer_value(json_object_get(r, "approvals")), 0); /* version 1's approval does not count */
+	json_decref(r);
+	ok(rev(tds_catalog_resource_review, &REV1, id, APPROVE, st));
+	assert_string_equal(st, "pending_review");
+	ok(rev(tds_catalog_resource_review, &REV2, id, APPROVE, st));
+	assert_string_equal(st, "approved");
+	ok(tds_catalog_resource_get(F->cat, NULL, id, &r));
+	assert_string_equal(tds_json_str(r, "code", ""), code); /* the code stays */
+	json_decref(r);
+	free(id);
+}
+
 static void test_bad_input(void **state)
 {
 	(void)state;
@@ -402,6 +455,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_lifecycle_two_reviewers, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_one_reviewer_reject_update_remove, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_rereview_when_level_rises, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_list_paging, fx_setup, fx_teardown),
 	};
