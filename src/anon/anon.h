@@ -186,9 +186,10 @@ int tds_anon_scan_new(const tds_anon_rules *r, const char *const *names, size_t 
 		      tds_anon_scan **out);
 /* Feeds one value of column `col` (bytes need not be valid UTF-8 or NUL-terminated; ASCII spaces
  * around it are ignored; empty values and the rules' null markers count as empty). Returns the mask
- * of detectors that matched it (bit i = detector i; at most one value detector matches, the first
- * in priority order), 0 for an empty or unmatched value or an out-of-range column. The hot path:
- * no allocation, no error state. */
+ * of detectors that matched it (bit i = detector i): detectors run in priority order and an
+ * exclusive one (the default) that matches ends the search, so with the default rules at most one
+ * bit is set. 0 for an empty or unmatched value or an out-of-range column. The hot path: no
+ * allocation, no error state. */
 uint64_t tds_anon_scan_value(tds_anon_scan *s, size_t col, const char *v, size_t len);
 /* Feeds one row: fields[i] to column i, for i < min(n, ncols). Counts the row. */
 void tds_anon_scan_row(tds_anon_scan *s, const tds_anon_field *fields, size_t n);
