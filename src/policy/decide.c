@@ -85,7 +85,9 @@ static bool eval(const tds_policy *p, const pol_node *n, const resolved *r, bool
 		ok = r->has_subject && (positive ? pol_set_meets(&r->subject, &n->set) : !pol_set_meets(&r->subject, &n->set));
 		break;
 	case L_FIELD:
-		if (all) /* every field: f ∈ S, or f ∉ S */
+		if (!r->rq->n_fields) /* no fields named: nothing to hold the constraint against */
+			ok = false;
+		else if (all) /* every field: f ∈ S, or f ∉ S */
 			ok = positive ? !r->fields_unknown && pol_set_within(&r->fields, &n->set)
 				      : !pol_set_meets(&r->fields, &n->set);
 		else /* some field */

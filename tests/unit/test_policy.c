@@ -102,6 +102,8 @@ static const row ROWS[] = {
     {"{\"leftOperand\":\"field\",\"operator\":\"isAnyOf\",\"rightOperand\":[\"name\",\"tax_amount\"]}", .fields = "name", .expect = "permit"},
     {"{\"leftOperand\":\"field\",\"operator\":\"isAnyOf\",\"rightOperand\":[\"name\",\"tax_amount\"]}", .fields = "name,id_no", .expect = "field_not_granted"},
     {"{\"leftOperand\":\"field\",\"operator\":\"eq\",\"rightOperand\":\"name\"}", .fields = "name", .expect = "permit"},
+    {"{\"leftOperand\":\"field\",\"operator\":\"isAnyOf\",\"rightOperand\":[\"name\"]}", .expect = "field_not_granted"},
+    {"{\"leftOperand\":\"field\",\"operator\":\"isNoneOf\",\"rightOperand\":[\"id_no\"]}", .expect = "field_not_granted"},
     {"{\"leftOperand\":\"field\",\"operator\":\"eq\",\"rightOperand\":\"name\"}", .fields = "name,tax_amount", .expect = "field_not_granted"},
     {"{\"leftOperand\":\"field\",\"operator\":\"isNoneOf\",\"rightOperand\":[\"id_no\"]}", .fields = "name,unknown_col", .expect = "permit"},
     {"{\"leftOperand\":\"field\",\"operator\":\"isNoneOf\",\"rightOperand\":[\"id_no\"]}", .fields = "name,id_no", .expect = "field_not_granted"},
