@@ -50,8 +50,8 @@ static int rules_of(tds_catalog *c, const tds_anon_rules **out)
 	return rc;
 }
 
-/* Scans the imported table of source `src` (first TDS_RESOURCE_SCAN_ROWS rows, rows_total from the
- * source's metadata). *scan: tds_anon_table_json; *level: the table's level. */
+/* Scans the imported table of source `src` (first TDS_RESOURCE_SCAN_ROWS rows; rows_total from the
+ * source's metadata `meta`, so that volume escalations see the whole table). *out: the result. */
 static int scan_source(tds_catalog *c, const tds_anon_rules *rules, const char *src, const json_t *meta,
 		       tds_anon_table **out)
 {
@@ -452,7 +452,9 @@ typedef struct op_ctx {
 	char new_id[TDS_ID_MAX];
 } op_ctx;
 
-static int exec_update(sqlite3 *db, const char *sql, const char *id, const char *a, const char *b)
+/* Runs an UPDATE whose parameters are ?1 the id, ?2 the time now, ?3 text a and ?4 either text b or,
+ * when b is NULL and n >= 0, the integer n (unbound parameters are NULL). */
+static int exec_update_n(sqlite3 *db, const char *sql, const char *id, const char *a, const char *b, int64_t n)
 {
 	sqlite3_stmt *st;
 	int rc = tds_store_prepare(db, sql, &st);
@@ -464,10 +466,17 @@ static int exec_update(sqlite3 *db, const char *sql, const char *id, const char 
 		sqlite3_bind_text(st, 3, a, -1, SQLITE_STATIC);
 	if (b)
 		sqlite3_bind_text(st, 4, b, -1, SQLITE_STATIC);
+	else if (n >= 0)
+		sqlite3_bind_int64(st, 4, n);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = tds_store_error(db, "updating resource");
 	sqlite3_finalize(st);
 	return rc;
+}
+
+static int exec_update(sqlite3 *db, const char *sql, const char *id, const char *a, const char *b)
+{
+	return exec_update_n(db, sql, id, a, b, -1);
 }
 
 static int create_tx(sqlite3 *db, void *arg)
@@ -710,17 +719,13 @@ static int review_tx(sqlite3 *db, void *arg)
 		st = NULL;
 		if ((rc = tds_rescode_format(x->c->code_base, serial, code, sizeof code)))
 			goto out;
-		char sn[24];
-		snprintf(sn, sizeof sn, "%llu", (unsigned long long)serial);
-		if ((rc = exec_update(db, "UPDATE resources SET updated_at = ?2, code = ?3, serial = CAST(?4 AS INTEGER)"
-					  " WHERE id = ?1", r.id, code, sn)))
+		if ((rc = exec_update_n(db, "UPDATE resources SET updated_at = ?2, code = ?3, serial = ?4 WHERE id = ?1", r.id,
+					code, NULL, (int64_t)serial)))
 			goto out;
 	}
 	if (!strcmp(status, "approved")) {
-		char lv[4];
-		snprintf(lv, sizeof lv, "%d", r.level);
-		rc = exec_update(db, "UPDATE resources SET updated_at = ?2, status = ?3, approved_level = CAST(?4 AS INTEGER)"
-				     " WHERE id = ?1", r.id, status, lv);
+		rc = exec_update_n(db, "UPDATE resources SET updated_at = ?2, status = ?3, approved_level = ?4 WHERE id = ?1",
+				   r.id, status, NULL, r.level);
 	} else {
 		rc = exec_update(db, "UPDATE resources SET updated_at = ?2, status = ?3 WHERE id = ?1", r.id, status, NULL);
 	}

@@ -33,6 +33,9 @@ int tds_cli_bench_import(int argc, char **argv);
 
 /* `tds source (add | list | show | import | sample | delete) …` against a connector; argv[0] is "source". */
 int tds_cli_source(const char *node_url, const char *token, int argc, char **argv);
+/* tds resource (register | list | show | code | update | override | review | publish | deregister | confirm |
+ * remove): the data resource client verbs (cmd_resource.c). */
+int tds_cli_resource(const char *node_url, const char *token, int argc, char **argv);
 
 /* `tds scan FILE.csv [--json] [--rules FILE] [--sample N]`: offline sensitive-data discovery and
  * grading; argv[0] is "scan". */

@@ -36,6 +36,9 @@ static void usage(FILE *f)
 		   "                                                on the connector node, as its admin (入网; or TDS_CLIENT_SECRET)\n"
 		   "             source (add --name N --kind K (--path P | --file F | --connection C) | list | show ID |\n"
 		   "                     import ID | sample ID | delete ID)\n"
+		   "             resource (register --source SRC --name N … | list | show ID | code CODE | update ID …\n"
+		   "                     | override ID … | review ID … | publish ID --scope S | deregister ID | confirm ID\n"
+		   "                     | remove ID)          data resources (数据资源); `tds resource` alone lists the flags\n"
 		   "      TDS_NODE and TDS_TOKEN in the environment stand in for --node and --token.\n");
 }
 
@@ -97,6 +100,8 @@ int main(int argc, char **argv)
 		return tds_cli_scan(sub_argc, sub_argv);
 	if (strcmp(cmd, "source") == 0)
 		return tds_cli_source(node, token, sub_argc, sub_argv);
+	if (strcmp(cmd, "resource") == 0)
+		return tds_cli_resource(node, token, sub_argc, sub_argv);
 	if (strcmp(cmd, "node") == 0 && sub_argc > 1 && strcmp(sub_argv[1], "init") == 0)
 		return tds_cli_node(sub_argc, sub_argv);
 	return tds_cli_api(node, token, sub_argc, sub_argv);

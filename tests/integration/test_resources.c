@@ -5,7 +5,7 @@
  * is refused with 403), coded (a valid check character, found by its code), published to the
  * space, deregistered and confirmed. Bad input: corrupted codes, wrong state transitions (409),
  * unknown fields (400), path-traversal ids (400/404), a provider reviewing (403); every step leaves
- * ledger evidence.
+ * ledger evidence. The `tds resource …` verbs run the same lifecycle against the node.
  */
 #include "harness.h"
 
@@ -76,11 +76,11 @@ static int teardown(void **state)
 	return rc == 0 ? 0 : -1;
 }
 
-static char *import_source(void)
+static char *import_source(const char *name)
 {
 	tds_buf b64 = TDS_BUF_INIT;
 	tds_b64_encode(CSV, strlen(CSV), &b64);
-	json_t *o = json_pack("{s:s, s:s, s:s}", "name", "enterprise-tax", "kind", "csv", "content_base64", b64.data);
+	json_t *o = json_pack("{s:s, s:s, s:s}", "name", name, "kind", "csv", "content_base64", b64.data);
 	char *body = json_dumps(o, 0), path[128];
 	json_decref(o);
 	tds_buf_free(&b64);
@@ -111,7 +111,7 @@ static void test_resource_lifecycle(void **state)
 	account("reviewer1", "[\"operator\"]", rev1, sizeof rev1);
 	account("reviewer2", "[\"operator\"]", rev2, sizeof rev2);
 	account("plainprov", "[\"provider\"]", plain, sizeof plain);
-	char *src = import_source(), body[1024], path[256];
+	char *src = import_source("enterprise-tax"), body[1024], path[256];
 	json_t *out = NULL;
 
 	/* unknown fields are refused, nothing registered */
@@ -232,11 +232,64 @@ static void test_bad_ids(void **state)
 	json_decref(out);
 }
 
+static int cli(const char *token, const char *args, json_t **out)
+{
+	char cmd[4096], *o = NULL;
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s %s --json 2>/dev/null", tn_bin_dir(), con->api, token, args);
+	int st = tn_run(cmd, &o);
+	*out = o ? json_loads(o, 0, NULL) : NULL;
+	free(o);
+	return st;
+}
+
+static void test_cli_verbs(void **state)
+{
+	(void)state;
+	char *src = import_source("enterprise-tax-cli"), args[1024], id[TDS_ID_MAX], code[TDS_RESCODE_MAX];
+	json_t *out = NULL;
+	snprintf(args, sizeof args, "resource register --source %s --name 企业纳税-cli --frequency monthly --domain tax "
+		 "--tag 纳税 --tag 企业 --attributes '{\"department\":\"征管科\"}'", src);
+	assert_int_equal(cli(admin, args, &out), 0);
+	snprintf(id, sizeof id, "%s", tds_json_str(out, "id", ""));
+	assert_string_equal(tds_json_str(out, "level", ""), "L3");
+	json_decref(out);
+	static const char *review = "--decision approve --legality compliant --masking-adequate yes --filing not_required";
+	snprintf(args, sizeof args, "resource review %s %s", id, review);
+	assert_int_not_equal(cli(admin, args, &out), 0); /* self review */
+	json_decref(out);
+	assert_int_equal(cli(rev1, args, &out), 0);
+	json_decref(out);
+	assert_int_equal(cli(rev2, args, &out), 0);
+	assert_string_equal(tds_json_str(out, "status", ""), "approved");
+	snprintf(code, sizeof code, "%s", tds_json_str(out, "code", ""));
+	json_decref(out);
+	snprintf(args, sizeof args, "resource code %s", code);
+	assert_int_equal(cli(rev1, args, &out), 0);
+	assert_string_equal(tds_json_str(out, "id", ""), id);
+	json_decref(out);
+	snprintf(args, sizeof args, "resource publish %s --scope roles --role consumer", id);
+	assert_int_equal(cli(admin, args, &out), 0);
+	assert_string_equal(tds_json_str(json_object_get(out, "scope"), "scope", ""), "roles");
+	json_decref(out);
+	snprintf(args, sizeof args, "resource remove %s --reason 'forced for the test'", id);
+	assert_int_equal(cli(rev1, args, &out), 0);
+	assert_string_equal(tds_json_str(out, "status", ""), "removed");
+	json_decref(out);
+	assert_int_equal(cli(rev1, "resource list --status removed --limit 5", &out), 0);
+	assert_int_equal(json_array_size(json_object_get(out, "items")), 1);
+	json_decref(out);
+	/* the CLI refuses what is not a resource id before calling */
+	assert_int_not_equal(cli(rev1, "resource show ../../etc/passwd", &out), 0);
+	json_decref(out);
+	free(src);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_resource_lifecycle),
 	    cmocka_unit_test(test_bad_ids),
+	    cmocka_unit_test(test_cli_verbs),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
