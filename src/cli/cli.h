@@ -44,6 +44,9 @@ int tds_cli_scan(int argc, char **argv);
 /* `tds bench scan [--json] [--mb N]`; argv[0] is "bench", argv[1] "scan". */
 int tds_cli_bench_scan(int argc, char **argv);
 
+/* `tds bench pdp [--json] …`; argv[0] is "bench", argv[1] "pdp". */
+int tds_cli_bench_pdp(int argc, char **argv);
+
 /* The "machine" object of every bench report: cores, cpu, mem_mb, os, sqlite, load_avg_1m (new
  * reference). */
 json_t *tds_cli_bench_machine(void);
