@@ -12,6 +12,7 @@
  * of 2015) carry a check character the standard's algorithm does not give; they are refused here like
  * any other mistyped code, and such an organisation needs its corrected code.
  */
+#include "anon/anon.h"
 #include "identity/internal.h"
 
 #include <string.h>
@@ -22,7 +23,6 @@
 /* ---- unified social credit code ---- */
 
 static const char USCC_CHARS[] = "0123456789ABCDEFGHJKLMNPQRTUWXY"; /* value = index, 31 characters */
-static const int USCC_W[17] = {1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28};
 
 static int uscc_value(unsigned char c)
 {
@@ -43,7 +43,6 @@ int tds_identity_check_uscc(const char *s, size_t len)
 		return tds_error_set(TDS_EINVAL, "invalid_uscc",
 				     "a unified social credit code (统一社会信用代码) has exactly 18 characters, this one has %zu",
 				     s ? len : 0);
-	int sum = 0;
 	for (size_t i = 0; i < 18; i++) {
 		unsigned char c = (unsigned char)s[i];
 		int v = uscc_value(c);
@@ -56,20 +55,17 @@ int tds_identity_check_uscc(const char *s, size_t len)
 					"0-9 and the letters A-H J-N P-R T-U W-Y (never I, O, S, V or Z)",
 					i + 1);
 		}
-		if (i < 17)
-			sum += v * USCC_W[i];
-		else if (v != (31 - sum % 31) % 31)
-			return tds_error_set(TDS_EINVAL, "invalid_uscc",
-					     "the check character (the 18th) of the unified social credit code does not "
-					     "match the other 17 (GB 32100-2015): one character is probably mistyped");
 	}
+	/* the arithmetic is anon's (one implementation); the explanations above are identity's */
+	if (!tds_anon_gb32100_check(s, len))
+		return tds_error_set(TDS_EINVAL, "invalid_uscc",
+				     "the check character (the 18th) of the unified social credit code does not "
+				     "match the other 17 (GB 32100-2015): one character is probably mistyped");
 	return 0;
 }
 
 /* ---- resident identity number ---- */
 
-static const int ID_W[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-static const char ID_CHECK[] = "10X98765432";
 
 static bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
@@ -104,21 +100,18 @@ int tds_identity_check_resident_id(const char *s, size_t len, int64_t now_ms)
 		return tds_error_set(TDS_EINVAL, "invalid_id_number",
 				     "a resident ID number (公民身份号码) has exactly 18 characters, this one has %zu",
 				     s ? len : 0);
-	int sum = 0;
-	for (size_t i = 0; i < 17; i++) {
+	for (size_t i = 0; i < 17; i++)
 		if (s[i] < '0' || s[i] > '9')
 			return tds_error_set(TDS_EINVAL, "invalid_id_number",
 					     "character %zu of the resident ID number must be a digit (only the 18th may be X)",
 					     i + 1);
-		sum += (s[i] - '0') * ID_W[i];
-	}
 	if (s[17] == 'x')
 		return tds_error_set(TDS_EINVAL, "invalid_id_number",
 				     "write the check character X of the resident ID number in upper case");
 	if (!((s[17] >= '0' && s[17] <= '9') || s[17] == 'X'))
 		return tds_error_set(TDS_EINVAL, "invalid_id_number",
 				     "the 18th character of the resident ID number must be a digit or X");
-	if (s[17] != ID_CHECK[sum % 11])
+	if (!tds_anon_gb11643_check(s, len))
 		return tds_error_set(TDS_EINVAL, "invalid_id_number",
 				     "the check character (the 18th) of the resident ID number does not match the other "
 				     "17 (GB 11643, ISO 7064 MOD 11-2): one digit is probably mistyped");
