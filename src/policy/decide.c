@@ -12,6 +12,7 @@
 #include "policy/internal.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +45,7 @@ static const char *const CODE_REASON[][2] = {
     [L_SPATIAL] = {"location_not_allowed", "the client address or region is not permitted"},
     [L_ENVIRONMENT] = {"environment_not_allowed", "the execution environment is not permitted"},
     [L_ELAPSED] = {"retention_expired", "the retention period of the data has elapsed"},
-    [L_BUDGET] = {"budget_exhausted", "the privacy budget (epsilon) would be exceeded"},
+    [L_BUDGET] = {"budget_exhausted", "the privacy budget (epsilon) would be exceeded, or no epsilon above 0 was requested"},
     [L_AND] = {"constraint_not_met", "a logical constraint is not satisfied"},
     [L_OR] = {"constraint_not_met", "a logical constraint is not satisfied"},
     [L_XONE] = {"constraint_not_met", "a logical constraint is not satisfied"},
@@ -169,6 +170,7 @@ static bool charge(tds_policy_counters *c, const pol_rule *r, const resolved *rv
 {
 	const tds_policy *p = c->p;
 	bool ok = true;
+	assert(r->n <= TDS_POLICY_MAX_CONSTRAINTS);
 	pthread_mutex_lock(&c->mu);
 	for (size_t i = r->first; i < (size_t)r->first + r->n && ok; i++) {
 		const pol_node *nd = &p->nodes[i];
@@ -338,6 +340,7 @@ int tds_policy_decide(const tds_policy *p, tds_policy_counters *counters, const 
 			d->obligations[n++] = p->duties[pr->duty_first + i];
 		for (size_t i = 0; i < p->n_pol_duty; i++)
 			d->obligations[n++] = p->duties[p->pol_duty_first + i];
+		assert(n <= TDS_POLICY_MAX_OBLIGATIONS); /* the compiler bounds duties */
 		d->n_obligations = n;
 		return 0;
 	}
