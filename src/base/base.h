@@ -242,6 +242,22 @@ bool tds_config_bool(const tds_config *c, const char *key);
 int tds_config_write(const tds_config *c, tds_buf *out);
 
 /* ------------------------------------------------------------------------------------------------
+ * Rate limiting: fixed windows per key, in memory, bounded. Keys hash into a fixed table of slots;
+ * two keys sharing a slot share its count, so a collision can only make the limit stricter, never
+ * let more through. Thread-safe. For cheap front-line limits (public sign-up per client address);
+ * limits that must survive restarts belong in the database.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct tds_ratelimit tds_ratelimit;
+
+/* `slots` table size (0 = 4096), at most `max` takes per key per `window_ms`. NULL on ENOMEM. */
+tds_ratelimit *tds_ratelimit_new(size_t slots, int64_t window_ms, uint32_t max);
+void tds_ratelimit_free(tds_ratelimit *rl);
+/* Counts one take for `key` at now_ms; false (and *retry_after_ms, may be NULL) when the key has
+ * used up its window. */
+bool tds_ratelimit_take(tds_ratelimit *rl, const char *key, int64_t now_ms, int64_t *retry_after_ms);
+
+/* ------------------------------------------------------------------------------------------------
  * Small helpers
  * ---------------------------------------------------------------------------------------------- */
 

@@ -241,6 +241,11 @@ int tds_identity_open(tds_store *store, const tds_identity_opts *opts, tds_ident
 	id->opts.login_max_failures = opts && opts->login_max_failures > 0 ? opts->login_max_failures : 5;
 	id->opts.login_max_failures_ip = opts && opts->login_max_failures_ip > 0 ? opts->login_max_failures_ip : 50;
 	id->opts.login_window_ms = opts && opts->login_window_ms > 0 ? opts->login_window_ms : 15LL * 60 * 1000;
+	id->opts.signup_max_per_ip = opts && opts->signup_max_per_ip > 0 ? opts->signup_max_per_ip : 20;
+	if (!(id->signups = tds_ratelimit_new(0, 3600 * 1000, (uint32_t)id->opts.signup_max_per_ip))) {
+		free(id);
+		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	}
 	id->opts.warn_before_ms = opts && opts->warn_before_ms > 0 ? opts->warn_before_ms : 30LL * 24 * 3600 * 1000;
 	char pw[32];
 	randombytes_buf(pw, sizeof pw);
@@ -259,6 +264,7 @@ void tds_identity_free(tds_identity *id)
 		return;
 	sodium_memzero(id->pii_key, sizeof id->pii_key);
 	sodium_memzero(id->secret_key, sizeof id->secret_key);
+	tds_ratelimit_free(id->signups);
 	free(id->routes);
 	free(id);
 }

@@ -133,6 +133,7 @@ typedef struct tds_identity_opts {
 	int login_max_failures;    /* failed logins per username within the window; default 5 */
 	int login_max_failures_ip; /* failed logins per client address within the window; default 50 */
 	int64_t login_window_ms;   /* default 15 minutes */
+	int signup_max_per_ip;     /* public registrations (orgs, persons) per client address per hour; default 20 */
 	int64_t warn_before_ms;    /* qualification expiry warning; default 30 days */
 	/* Connectors (operator). The node's private key signs node certificates and the operator's
 	 * status statements (borrowed; NULL leaves approval refused with "no_node_key"). */

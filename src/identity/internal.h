@@ -23,6 +23,7 @@ struct tds_identity {
 	uint8_t pii_key[ID_PII_KEY_LEN];
 	tds_identity_requirements req;
 	struct id_route *routes; /* per-route handler contexts (routes.c), freed with the handle */
+	tds_ratelimit *signups;  /* public registrations per client address (each costs an argon2id hash) */
 	/* connectors (connector.c) */
 	const tds_key *node_key;            /* signs certificates and statements; NULL: approval refused */
 	char node_key_id[TDS_KEY_ID_LEN + 1];

@@ -284,6 +284,22 @@ static int apikey_revoke(tds_req *req, tds_resp *resp)
 
 /* ---- organisations ---- */
 
+/* Public sign-up costs an argon2id hash (64 MiB) and a ledger entry: at most
+ * signup_max_per_ip per client address per hour. Returns 0 or sets a 429 answer in resp (rc 1). */
+static int signup_limited(tds_req *req, tds_resp *resp)
+{
+	int64_t retry = 0;
+	if (tds_ratelimit_take(ident(req)->signups, req->client_ip ? req->client_ip : "-", tds_now_ms(), &retry))
+		return 0;
+	char secs[24];
+	snprintf(secs, sizeof secs, "%lld", (long long)((retry + 999) / 1000));
+	tds_error_set(TDS_ELIMIT, "too_many_registrations",
+		      "too many registrations from this address; retry after %s seconds (Retry-After)", secs);
+	tds_resp_error(resp);
+	tds_resp_header(resp, "Retry-After", secs);
+	return 1;
+}
+
 static int org_register(tds_req *req, tds_resp *resp)
 {
 	static const tds_json_field f[] = {
@@ -296,6 +312,8 @@ static int org_register(tds_req *req, tds_resp *resp)
 	int rc = tds_req_json(req, f, TDS_ARRAY_LEN(f), false, &body);
 	if (rc)
 		return rc;
+	if (signup_limited(req, resp))
+		return 0;
 	tds_org_registration r = {tds_json_str(body, "username", NULL), tds_json_str(body, "password", NULL),
 				  tds_json_str(body, "name", NULL), tds_json_str(body, "type", NULL)};
 	rc = tds_identity_org_register(ident(req), &r, &out);
@@ -362,6 +380,8 @@ static int person_register(tds_req *req, tds_resp *resp)
 	int rc = tds_req_json(req, f, TDS_ARRAY_LEN(f), false, &body);
 	if (rc)
 		return rc;
+	if (signup_limited(req, resp))
+		return 0;
 	rc = tds_identity_person_register(ident(req), tds_json_str(body, "username", NULL),
 					  tds_json_str(body, "password", NULL), tds_json_str(body, "display_name", NULL), &out);
 	return reply(resp, 201, rc, out);

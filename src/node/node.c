@@ -57,6 +57,8 @@ static const tds_conf_key SCHEMA[] = {
     {"identity.login_max_failures", TDS_CONF_INT, "5", 1, 1000, "failed logins per username within the window before 429"},
     {"identity.login_max_failures_ip", TDS_CONF_INT, "50", 1, 100000, "failed logins per client address within the window before 429"},
     {"identity.login_window_s", TDS_CONF_INT, "900", 10, 86400, "login throttling window in seconds"},
+    {"identity.signup_max_per_ip", TDS_CONF_INT, "20", 1, 1000000,
+     "public registrations (organisations, persons) per client address per hour before 429"},
     {"catalog.import_dir", TDS_CONF_STRING, NULL, 0, 0,
      "server-side CSV/SQLite sources must lie under this directory (default DIR/import)"},
     {"catalog.code_base", TDS_CONF_STRING, TDS_RESCODE_DEFAULT_BASE, 0, 0,
@@ -851,6 +853,7 @@ static int node_start(node *n, const char *dir)
 				   .login_max_failures = (int)tds_config_int(n->cfg, "identity.login_max_failures"),
 				   .login_max_failures_ip = (int)tds_config_int(n->cfg, "identity.login_max_failures_ip"),
 				   .login_window_ms = tds_config_int(n->cfg, "identity.login_window_s") * 1000,
+				   .signup_max_per_ip = (int)tds_config_int(n->cfg, "identity.signup_max_per_ip"),
 				   /* connectors are certified by the operator only */
 				   .node_key = n->is_operator ? n->key : NULL,
 				   .secret_key = secret_key,

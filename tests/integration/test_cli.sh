@@ -49,13 +49,21 @@ expect_rc 2 "tdsd without --dir" -- "$BIN/tdsd"
 expect_rc 1 "tdsd with a bad --api-port" -- "$BIN/tdsd" --dir "$T/n" --api-port 99999
 
 # run it
-"$BIN/tdsd" --dir "$T/n" --log-level warn > "$T/tdsd.out" 2> "$T/tdsd.err" &
+TDS_IDENTITY_SIGNUP_MAX_PER_IP=2 "$BIN/tdsd" --dir "$T/n" --log-level warn > "$T/tdsd.out" 2> "$T/tdsd.err" &
 PID=$!
 for _ in $(seq 1 300); do [[ -s $T/tdsd.out ]] && break; sleep 0.1; done
 API=$(field api "$T/tdsd.out"); DATA=$(field data "$T/tdsd.out")
 [[ $API == http://127.0.0.1:* && $DATA == http://127.0.0.1:* ]] && ok "listening line ($API, $DATA)" || bad "listening line: $(cat "$T/tdsd.out")"
 
 expect_rc 0 "tds health" -- "$BIN/tds" --node "$API" health --json
+# public sign-up is limited per client address (here 2 an hour)
+for i in 1 2 3; do
+  code=$(curl -s -o "$T/reg$i" -w '%{http_code}' -H 'Content-Type: application/json' "$API/api/v1/persons" \
+    -d "{\"username\":\"walker-$i\",\"password\":\"a long enough password\",\"display_name\":\"Walker $i\"}")
+  echo "$code" > "$T/reg$i.code"
+done
+[[ $(cat "$T/reg1.code") == 201 && $(cat "$T/reg2.code") == 201 ]] && ok "two sign-ups accepted" || bad "sign-ups: $(cat "$T/reg1.code") $(cat "$T/reg2.code") $(cat "$T/reg1")"
+[[ $(cat "$T/reg3.code") == 429 ]] && grep -q too_many_registrations "$T/reg3" && ok "third sign-up from one address: 429" || bad "third sign-up: $(cat "$T/reg3.code") $(cat "$T/reg3")"
 expect_rc 1 "login with a wrong password" -- "$BIN/tds" --node "$API" login --username admin --password wrong-password-1 --json
 grep -q invalid_credentials "$T/out" && ok "wrong password named" || bad "wrong password: $(cat "$T/out")"
 expect_rc 0 "login" -- "$BIN/tds" --node "$API" login --username admin --password "$PASS" --json

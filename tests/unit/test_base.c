@@ -335,6 +335,29 @@ static void test_errors_and_files(void **state)
 	rmdir(dir);
 }
 
+static void test_ratelimit(void **state)
+{
+	(void)state;
+	tds_ratelimit *rl = tds_ratelimit_new(64, 1000, 3);
+	int64_t retry = 0;
+	for (int i = 0; i < 3; i++)
+		assert_true(tds_ratelimit_take(rl, "10.0.0.1", 5000 + i, &retry));
+	assert_false(tds_ratelimit_take(rl, "10.0.0.1", 5100, &retry));
+	assert_int_equal(retry, 900);
+	assert_false(tds_ratelimit_take(rl, "10.0.0.1", 5999, NULL)); /* the last millisecond of the window */
+	assert_true(tds_ratelimit_take(rl, "10.0.0.1", 6000, NULL));  /* a new window */
+	/* other keys are counted on their own (64 slots, 20 keys: some may share, never more than 3) */
+	int allowed = 0;
+	for (int k = 0; k < 20; k++) {
+		char key[16];
+		snprintf(key, sizeof key, "10.0.1.%d", k);
+		for (int i = 0; i < 5; i++)
+			allowed += tds_ratelimit_take(rl, key, 7000, NULL);
+	}
+	assert_true(allowed <= 60 && allowed >= 3);
+	tds_ratelimit_free(rl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,7 +366,7 @@ int main(void)
 	    cmocka_unit_test(test_json_check),     cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_ids),            cmocka_unit_test(test_time),
 	    cmocka_unit_test(test_config_layers),  cmocka_unit_test(test_config_errors),
-	    cmocka_unit_test(test_errors_and_files),
+	    cmocka_unit_test(test_errors_and_files), cmocka_unit_test(test_ratelimit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
