@@ -351,8 +351,10 @@ static void run_idempotent(http_ctx *c, const char *key)
 	}
 	const tds_principal *p = req->principal;
 	char scope[512], fp[65], stored_fp[65] = "", ctype[128] = "";
-	snprintf(scope, sizeof scope, "%s %s %s", p && p->account_id ? p->account_id : p && p->session_id ? p->session_id : "-",
-		 c->route->info.method, c->route->info.pattern);
+	/* scoped to the real path, not the route pattern: the same key and body on /x/A and /x/B are
+	 * two different requests */
+	snprintf(scope, sizeof scope, "%s %s %.400s", p && p->account_id ? p->account_id : p && p->session_id ? p->session_id : "-",
+		 c->route->info.method, req->path);
 	uint8_t h[TDS_HASH_LEN];
 	tds_buf hex = TDS_BUF_INIT, kept = TDS_BUF_INIT;
 	if (tds_hash(TDS_SUITE_INTL, req->body ? req->body : "", req->body_len, h) < 0 ||

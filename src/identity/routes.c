@@ -260,6 +260,10 @@ static int apikey_create(tds_req *req, tds_resp *resp)
 	int rc = tds_req_json(req, f, TDS_ARRAY_LEN(f), false, &body);
 	if (rc || (rc = roles_field(body, "roles", req->principal->roles, &roles)))
 		return rc;
+	/* a caller using a restricted key holds only that key's roles: it cannot mint a broader key */
+	if (req->principal->via_api_key && (roles & ~req->principal->roles))
+		return tds_error_set(TDS_EPERM, "role_escalation",
+				     "an API key cannot create a key with roles it does not carry itself");
 	int64_t secs = tds_json_int(body, "expires_in_s", 90LL * 24 * 3600);
 	if (secs <= 0 || secs > INT64_MAX / 1000)
 		return tds_error_set(TDS_EINVAL, "invalid_expiry", "expires_in_s must be a positive number of seconds");

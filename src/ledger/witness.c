@@ -434,7 +434,9 @@ int tds_witness_cosign(tds_witness *w, const char *note, size_t len, uint64_t ol
 	if ((rc = tds_ledger_cosign(parsed.text, parsed.text_len, w->name, w->key, (uint64_t)(tds_now_ms() / 1000), line)))
 		goto done;
 	advance_ctx a = {w, head.origin, &head, note, len};
-	if ((rc = tds_store_tx(w->store, advance_tx, &a))) {
+	/* the same head again (anyone can replay a public cosigned checkpoint): a fresh cosignature,
+	 * but nothing to advance or evidence, so the witness's ledger cannot be grown from outside */
+	if (head.size > k.size && (rc = tds_store_tx(w->store, advance_tx, &a))) {
 		line->len = start;
 		if (line->data)
 			line->data[start] = 0;

@@ -164,6 +164,13 @@ static void test_login_and_roles(void **state)
 	assert_int_equal(tn_json(node, "GET", "/api/v1/auth/whoami", key, NULL, &out), 200);
 	assert_true(json_is_true(json_object_get(out, "via_api_key")));
 	json_decref(out);
+	/* a key restricted to fewer roles than its account cannot mint a broader key */
+	json_t *narrow;
+	assert_int_equal(tn_json(node, "POST", "/api/v1/api-keys", admin, "{\"name\":\"narrow\",\"roles\":[\"operator\"]}", &narrow), 201);
+	assert_int_equal(tn_json(node, "POST", "/api/v1/api-keys", tds_json_str(narrow, "key", ""),
+				 "{\"name\":\"wider\",\"roles\":[\"admin\"]}", &out), 403);
+	json_decref(out);
+	json_decref(narrow);
 	assert_int_equal(tn_json(node, "GET", "/api/v1/api-keys", tok, NULL, &out), 200);
 	assert_int_equal(json_array_size(json_object_get(out, "items")), 1);
 	assert_null(json_object_get(json_array_get(json_object_get(out, "items"), 0), "key")); /* never shown again */
@@ -330,6 +337,27 @@ static void test_idempotency_key(void **state)
 	assert_int_equal(tn_call_h(node, 1, "POST", "/api/v1/api-keys", admin, h2, body, strlen(body), &out, NULL), 400);
 	expect_error(out, "invalid_idempotency_key");
 	json_decref(out);
+	/* the key is scoped to the request's path, not its route pattern: the same key and body on another
+	 * account's disable route must disable that account, not replay the first answer */
+	json_t *a1, *a2;
+	assert_int_equal(tn_json(node, "POST", "/api/v1/accounts", admin,
+				 "{\"username\":\"idem-one\",\"password\":\"correct horse battery\"}", &a1), 201);
+	assert_int_equal(tn_json(node, "POST", "/api/v1/accounts", admin,
+				 "{\"username\":\"idem-two\",\"password\":\"correct horse battery\"}", &a2), 201);
+	const char *h3[] = {"Content-Type: application/json", "Idempotency-Key: disable-batch-1", NULL};
+	char p1[128], p2[128];
+	snprintf(p1, sizeof p1, "/api/v1/accounts/%s/disable", tds_json_str(a1, "id", ""));
+	snprintf(p2, sizeof p2, "/api/v1/accounts/%s/disable", tds_json_str(a2, "id", ""));
+	assert_int_equal(tn_call_h(node, 1, "POST", p1, admin, h3, "{}", 2, &out, &replayed), 200);
+	json_decref(out);
+	assert_int_equal(tn_call_h(node, 1, "POST", p2, admin, h3, "{}", 2, &out, &replayed), 200);
+	assert_false(replayed);
+	assert_string_equal(tds_json_str(out, "id", ""), tds_json_str(a2, "id", "x"));
+	assert_true(json_is_true(json_object_get(out, "disabled")));
+	json_decref(out);
+	json_decref(a1);
+	json_decref(a2);
+
 	/* the kept answer holds a secret shown once: it must not sit in clear in the database */
 	char cmd[600], *dump = NULL;
 	snprintf(cmd, sizeof cmd, "sqlite3 %s/tds.db \"SELECT hex(body) FROM idempotency_keys\"", node->dir);
