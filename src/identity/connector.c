@@ -584,6 +584,12 @@ static int revoke_tx(sqlite3 *db, void *arg)
 				     "only an approved connector holds a certificate to revoke; this one is %s (reject a pending "
 				     "registration instead)",
 				     status);
+	/* the row as this transaction sees it: an approval that committed after the caller's first read
+	 * must not leave the revocation list naming an empty serial */
+	json_decref(c->row);
+	c->row = NULL;
+	if ((rc = con_load(db, "id", c->con_id, &c->row)))
+		return rc;
 	const char *serial = tds_json_str(c->row, "cert_serial", ""), *org = tds_json_str(c->row, "org_id", ""),
 		   *node = tds_json_str(c->row, "node_id", "");
 	int64_t now = tds_now_ms();
