@@ -196,11 +196,11 @@ typedef struct tds_server_opts {
 
 /* Idempotency-Key support for create endpoints (POST). When an authenticated POST carries "Idempotency-Key: K"
  * (1-128 bytes of 0x21-0x7e) and the server has a store, the first request's 2xx answer is kept
- * under (principal, method, route, K) with a SHA-256 fingerprint of the body, and a retry with the
+ * under (principal, method, request path, K) with a SHA-256 fingerprint of the body, and a retry with the
  * same key and body gets that answer again (header "Idempotent-Replayed: true") without running the
  * handler; the same key with a different body gets 422 "idempotency_key_reused". Keyed requests are
- * serialised per server so that two concurrent retries cannot both run. Non-2xx answers are not kept:
- * a retry after an error runs again. The store is the node's (it owns persistence). */
+ * serialised per (scope, key) through striped locks, so two concurrent retries cannot both run.
+ * Non-2xx answers are not kept: a retry after an error runs again. The store is the node's (it owns persistence). */
 typedef struct tds_idempotency {
 	/* 0 and the stored answer (status, content type, body appended to `body`); TDS_ENOTFOUND when
 	 * the key is new. fingerprint is 64 hex characters. */

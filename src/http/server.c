@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define IDEM_STRIPES 64
+
 struct tds_server {
 	struct MHD_Daemon *daemon;
 	tds_router *router;
@@ -48,7 +50,9 @@ struct tds_server {
 	tds_health_check health;
 	void *health_ctx;
 	const tds_idempotency *idem;
-	pthread_mutex_t idem_lock; /* serialises requests that carry an Idempotency-Key */
+	/* requests with the same (scope, Idempotency-Key) run one at a time; different keys rarely share a
+	 * stripe, so a slow keyed request does not hold up everyone else's */
+	pthread_mutex_t idem_locks[IDEM_STRIPES];
 };
 
 /* ---- built-in routes ---- */
@@ -365,7 +369,13 @@ static void run_idempotent(http_ctx *c, const char *key)
 	}
 	memcpy(fp, hex.data, 65);
 	tds_buf_free(&hex);
-	pthread_mutex_lock(&s->idem_lock);
+	uint64_t stripe = 1469598103934665603ULL; /* FNV-1a over scope and key picks the lock */
+	for (const char *q = scope; *q; q++)
+		stripe = (stripe ^ (unsigned char)*q) * 1099511628211ULL;
+	for (const char *q = key; *q; q++)
+		stripe = (stripe ^ (unsigned char)*q) * 1099511628211ULL;
+	pthread_mutex_t *lock = &s->idem_locks[stripe % IDEM_STRIPES];
+	pthread_mutex_lock(lock);
 	int status = 0;
 	int rc = s->idem->lookup(s->idem->ctx, scope, key, stored_fp, &status, ctype, &kept);
 	if (rc == 0 && strcmp(stored_fp, fp) != 0) {
@@ -385,7 +395,7 @@ static void run_idempotent(http_ctx *c, const char *key)
 	} else {
 		fail(c);
 	}
-	pthread_mutex_unlock(&s->idem_lock);
+	pthread_mutex_unlock(lock);
 	tds_buf_free(&kept);
 }
 
@@ -595,14 +605,16 @@ int tds_server_start(tds_router *router, const tds_server_opts *opts, tds_server
 	s->access_log = opts->access_log;
 	s->drain_timeout_s = opts->drain_timeout_s ? opts->drain_timeout_s : 10;
 	s->idem = opts->idempotency;
-	pthread_mutex_init(&s->idem_lock, NULL);
+	for (size_t i = 0; i < IDEM_STRIPES; i++)
+		pthread_mutex_init(&s->idem_locks[i], NULL);
 	s->auth = opts->auth;
 	s->auth_ctx = opts->auth_ctx;
 	pthread_mutex_init(&s->health_lock, NULL);
 	s->metrics = http_metrics_new(tds_router_count(router));
 	if (!s->metrics) {
 		pthread_mutex_destroy(&s->health_lock);
-		pthread_mutex_destroy(&s->idem_lock);
+		for (size_t i = 0; i < IDEM_STRIPES; i++)
+			pthread_mutex_destroy(&s->idem_locks[i]);
 		free(s);
 		return tds_error_set(TDS_ENOMEM, NULL, "out of memory starting a server");
 	}
@@ -625,7 +637,8 @@ int tds_server_start(tds_router *router, const tds_server_opts *opts, tds_server
 		int e = errno;
 		http_metrics_free(s->metrics);
 		pthread_mutex_destroy(&s->health_lock);
-		pthread_mutex_destroy(&s->idem_lock);
+		for (size_t i = 0; i < IDEM_STRIPES; i++)
+			pthread_mutex_destroy(&s->idem_locks[i]);
 		free(s);
 		return tds_error_set(TDS_EIO, "listen_failed", "cannot listen on %s port %u: %s",
 				     opts->bind ? opts->bind : "127.0.0.1", (unsigned)opts->port,
@@ -655,7 +668,8 @@ void tds_server_stop(tds_server *s)
 		close(fd);
 	http_metrics_free(s->metrics);
 	pthread_mutex_destroy(&s->health_lock);
-	pthread_mutex_destroy(&s->idem_lock);
+	for (size_t i = 0; i < IDEM_STRIPES; i++)
+		pthread_mutex_destroy(&s->idem_locks[i]);
 	free(s);
 }
 
