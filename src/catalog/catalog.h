@@ -15,7 +15,9 @@
  *   6. Resource codes              the code an approved resource gets, with its check character
  *   7. Resources                   registration, scan, review, publication, deregistration
  *   8. HTTP routes
- *   (9. Products, 10. Fused catalog and search: later steps of the catalog issue.)
+ *   9. Products                    API, dataset and file products, versions, review, codes, listing
+ *  10. Fused catalog and search    the operator's catalog of every connector's listed resources and
+ *                                  products plus imported public-data items; search; the outbox
  *
  * Raw data stays on the connector (数据不出域). A source's raw rows live in a SQLite file of their
  * own under DIR/data/ (never in the control database tds.db); what leaves the connector later is
@@ -527,6 +529,51 @@ int tds_catalog_resource_by_code(tds_catalog *c, const char *org, const char *co
 /* Page in id order after cursor, optionally of one status: {"items":[…],"next_cursor":…|null}. */
 int tds_catalog_resource_list(tds_catalog *c, const char *org, const char *status, int limit, const char *cursor,
 			      json_t **out);
+
+/* ================================================================================================
+ * 9. Products (product.c)
+ * ================================================================================================
+ * (Section filled in by the products work: forms api | dataset | file, versions, review, product
+ * codes, listing and delisting. A listed product is offered to the fused catalog through the
+ * outbox, section 10, as an entry of kind "product".)
+ * ---------------------------------------------------------------------------------------------- */
+
+/* ================================================================================================
+ * 10. Fused catalog (融合目录) and search (fused.c)
+ * ================================================================================================
+ *
+ * The operator's catalog holds one *entry* per listed product, published resource and imported
+ * public-data catalog item, from every connector. Only metadata: never rows, never samples.
+ *
+ * An entry is a JSON object (the shape every producer and reader relies on):
+ *
+ *   {"kind": "product" | "resource" | "public_item",
+ *    "id": "prd_…" | "res_…" | "pub_…"       the producer's id (unique per kind and provider org),
+ *    "code": "…" | null                      product / resource code with its check character,
+ *    "version": N                            the producer's version (>= 1); a higher one replaces,
+ *    "org_id": "org_…"                       the provider (on the operator: set from the caller,
+ *                                            never trusted from the body),
+ *    "title": "…", "description": "…",
+ *    "form": "api" | "dataset" | "file" | null          products only,
+ *    "domain": "…" | null, "tags": ["…"],
+ *    "grade": "一般" | "重要" | "核心" | null, "level": "L1".."L4" | null,
+ *    "update_frequency": "daily" | … | null,
+ *    "fields": [{"name","label","type"}],               output fields / columns (names only),
+ *    "scenarios": ["…"], "industry": "…" | null,        products only,
+ *    "scope": {"scope":"space"} | {"scope":"roles","roles":[…]} | {"scope":"orgs","orgs":[…]},
+ *    "authorization_type": "…" | null, "format": "…" | null,
+ *    "usage_restrictions": "…" | null, "application_path": "…" | null,
+ *    "required_materials": ["…"],                       public_item fields (may be null/[] otherwise),
+ *    "issued": RFC 3339, "modified": RFC 3339}
+ *
+ * A withdrawn entry (delisted product, deregistered or removed resource) travels as
+ * {"kind","id","version","withdrawn":true}.
+ *
+ * Outbox: a connector never calls the operator inside a transaction. Producers record the entry in
+ * the outbox table in the same transaction as the change that causes it (cat_outbox_add_tx,
+ * internal.h); the node's connector loop sends pending rows to the operator, signed, in order,
+ * and marks them sent. Re-sending is harmless: the operator keeps the highest version.
+ * ---------------------------------------------------------------------------------------------- */
 
 /* ================================================================================================
  * 8. HTTP routes (routes.c)

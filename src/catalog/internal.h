@@ -58,5 +58,13 @@ struct tds_catalog {
 
 /* The SQL of the catalog's migration 2: resources and their reviews (resource.c). */
 const char *cat_resource_migration(void);
+/* Migration 3: products and their versions (product.c). */
+const char *cat_product_migration(void);
+/* Migration 4: the outbox and the fused catalog (fused.c). */
+const char *cat_fused_migration(void);
+
+/* Records a fused-catalog entry (catalog.h section 10; borrowed) to be sent to the operator, inside
+ * the caller's transaction on db. The entry carries its kind, id and version. */
+int cat_outbox_add_tx(tds_catalog *c, sqlite3 *db, const json_t *entry);
 
 #endif

@@ -162,7 +162,8 @@ int tds_catalog_open(tds_store *store, const tds_catalog_opts *o, tds_catalog **
 		goto fail;
 	}
 	/* version 2, the resources (resource.c), keeps its SQL beside the code that uses it */
-	const tds_migration all[] = {MIGRATIONS[0], {2, cat_resource_migration()}};
+	const tds_migration all[] = {MIGRATIONS[0], {2, cat_resource_migration()}, {3, cat_product_migration()},
+				     {4, cat_fused_migration()}};
 	if ((rc = tds_store_migrate(store, "catalog", all, TDS_ARRAY_LEN(all))) || (rc = cleanup(c)))
 		goto fail;
 	*out = c;
