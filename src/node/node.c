@@ -16,6 +16,7 @@
 #include "crypto/crypto.h"
 #include "http/http.h"
 #include "catalog/catalog.h"
+#include "contract/contract.h"
 #include "identity/identity.h"
 #include "ledger/ledger.h"
 #include "store/store.h"
@@ -285,6 +286,7 @@ typedef struct node {
 	bool enrolled;
 	tds_node_cert cert;
 	tds_catalog *catalog;
+	tds_contract *contract;
 } node;
 
 /* ---- Idempotency-Key store (see tds_idempotency in http.h) ----
@@ -571,6 +573,7 @@ static int add_routes(node *n)
 	if ((rc = tds_identity_routes(n->identity, n->api_router)) ||
 	    (rc = tds_ledger_routes(&n->ledger_routes, n->api_router)) ||
 	    (rc = tds_catalog_routes(n->catalog, n->api_router)) ||
+	    (rc = tds_contract_routes(n->contract, n->api_router, n->data_router)) ||
 	    (rc = tds_router_add(n->api_router, "GET", "/api/v1/node", TDS_ROLES_PUBLIC, node_info, n,
 				 "This node's id, role, suite and public key")) ||
 	    (rc = tds_router_add(n->api_router, "GET", "/api/v1/routes", TDS_ROLE_ADMIN, route_list, n,
@@ -871,6 +874,11 @@ static int node_start(node *n, const char *dir)
 	if (!rc)
 		rc = tds_catalog_open(n->store, &copts, &n->catalog);
 	memset(catalog_key, 0, sizeof catalog_key);
+	tds_contract_opts ctopts = {.ledger = n->ledger, .catalog = n->catalog, .key = n->key,
+				    .node_id = tds_config_get(n->cfg, "node.id"), .suite = n->suite,
+				    .is_operator = n->is_operator};
+	if (!rc)
+		rc = tds_contract_open(n->store, &ctopts, &n->contract);
 	/* who signed a request: the registry on the operator, the operator's word on a connector */
 	tds_sig_verifier_opts vopts = {.resolve = tds_nodekeys_resolve};
 	if (!rc && !(rc = tds_nodekeys_new(n->is_operator ? n->identity : NULL, &n->keys))) {
@@ -944,6 +952,7 @@ static void node_stop(node *n)
 		pthread_join(n->connector, NULL);
 	tds_server_stop(n->api);
 	tds_server_stop(n->data);
+	tds_contract_free(n->contract);
 	tds_catalog_free(n->catalog);
 	tds_sig_verifier_free(n->verifier);
 	tds_nodekeys_free(n->keys);
