@@ -3,6 +3,8 @@
  */
 #include "harness.h"
 
+#include "crypto/crypto.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -210,4 +212,132 @@ char *tn_login_admin(tn_node *n)
 	char *tok = st == 200 ? strdup(tds_json_str(out, "token", "")) : NULL;
 	json_decref(out);
 	return tok;
+}
+
+char *tn_login(tn_node *n, const char *user, const char *password)
+{
+	json_t *body = json_pack("{s:s, s:s}", "username", user, "password", password), *out = NULL;
+	char *text = json_dumps(body, 0);
+	long st = tn_json(n, "POST", "/api/v1/auth/login", NULL, text, &out);
+	char *tok = st == 200 ? strdup(tds_json_str(out, "token", "")) : NULL;
+	if (!tok)
+		fprintf(stderr, "login %s: HTTP %ld\n", user, st);
+	free(text);
+	json_decref(body);
+	json_decref(out);
+	return tok;
+}
+
+/* POSTs body (a new reference, consumed) and expects `want`; *out (may be NULL) gets the answer. */
+static int post_expect(tn_node *n, const char *path, const char *token, json_t *body, long want, json_t **out)
+{
+	char *text = json_dumps(body, 0);
+	json_t *o = NULL;
+	long st = tn_json(n, "POST", path, token, text, &o);
+	free(text);
+	json_decref(body);
+	if (st != want) {
+		json_t *e = json_object_get(o, "error");
+		fprintf(stderr, "POST %s: HTTP %ld, wanted %ld (%s: %s)\n", path, st, want, tds_json_str(e, "code", "-"),
+			tds_json_str(e, "message", "-"));
+		json_decref(o);
+		return -1;
+	}
+	if (out)
+		*out = o;
+	else
+		json_decref(o);
+	return 0;
+}
+
+int tn_onboard_org(tn_node *op, const char *admin, const char *user, const char *name, const char *type,
+		   const char *uscc, const char *role, char *org, char *token)
+{
+	static const char HASH[] = "6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b";
+	json_t *out = NULL;
+	char path[192];
+	if (post_expect(op, "/api/v1/orgs", NULL,
+			json_pack("{s:s, s:s, s:s, s:s}", "username", user, "password", TN_PASSWORD, "name", name, "type", type),
+			201, &out))
+		return -1;
+	snprintf(org, 64, "%s", tds_json_str(json_object_get(out, "org"), "id", ""));
+	json_decref(out);
+	char *tok = tn_login(op, user, TN_PASSWORD);
+	if (!tok)
+		return -1;
+	snprintf(token, 128, "%s", tok);
+	free(tok);
+	snprintf(path, sizeof path, "/api/v1/orgs/%s/verification", org);
+	if (post_expect(op, path, token, json_pack("{s:s, s:s, s:s}", "uscc", uscc, "legal_rep", "张三", "licence_hash", HASH),
+			200, NULL))
+		return -1;
+	snprintf(path, sizeof path, "/api/v1/orgs/%s/review", org);
+	if (post_expect(op, path, admin, json_pack("{s:s}", "decision", "approve"), 200, NULL))
+		return -1;
+	if (!role)
+		return 0;
+	if (strcmp(role, "provider") == 0) {
+		char from[TDS_TIME_MAX], to[TDS_TIME_MAX];
+		tds_time_format(tds_now_ms() - 100LL * 86400000, from);
+		tds_time_format(tds_now_ms() + 400LL * 86400000, to);
+		from[10] = to[10] = 0;
+		snprintf(path, sizeof path, "/api/v1/orgs/%s/qualifications", org);
+		if (post_expect(op, path, token,
+				json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "type", "dengbao", "level", 3, "issuer",
+					  "公安部第三研究所", "valid_from", from, "valid_to", to, "doc_hash", HASH),
+				201, &out))
+			return -1;
+		snprintf(path, sizeof path, "/api/v1/qualifications/%s/review", tds_json_str(out, "id", ""));
+		json_decref(out);
+		if (post_expect(op, path, admin, json_pack("{s:s}", "decision", "approve"), 200, NULL))
+			return -1;
+	}
+	char why[128];
+	snprintf(why, sizeof why, "开展%s业务", role);
+	if (post_expect(op, "/api/v1/role-applications", token, json_pack("{s:s, s:s}", "role", role, "justification", why), 201,
+			&out))
+		return -1;
+	snprintf(path, sizeof path, "/api/v1/role-applications/%s/review", tds_json_str(out, "id", ""));
+	json_decref(out);
+	return post_expect(op, path, admin, json_pack("{s:s}", "decision", "approve"), 200, NULL);
+}
+
+int tn_enroll_connector(tn_node *op, const char *admin, const char *org_token, tn_node *con, const char *name,
+			char *con_id, char *serial)
+{
+	json_t *info = NULL, *out = NULL;
+	char path[192], fp[TDS_HASH_LEN * 2 + 1];
+	uint8_t h[TDS_HASH_LEN];
+	if (tn_json(con, "GET", "/api/v1/node", NULL, NULL, &info) != 200) {
+		fprintf(stderr, "node info of %s failed\n", con->api);
+		json_decref(info);
+		return -1;
+	}
+	tds_hash(TDS_SUITE_INTL, name, strlen(name), h);
+	for (size_t i = 0; i < sizeof h; i++)
+		snprintf(fp + 2 * i, 3, "%02x", h[i]);
+	json_t *body = json_pack("{s:s, s:s, s:[s], s:s, s:s, s:s, s:s, s:O, s:O}", "name", name, "vendor_serial", "HW-TEST-0001",
+				 "ips", "127.0.0.1", "software_version", TDS_VERSION, "api_endpoint", con->api,
+				 "data_endpoint", con->data, "hw_fingerprint", fp, "node_id", json_object_get(info, "node_id"),
+				 "public_key_pem", json_object_get(info, "public_key_pem"));
+	json_decref(info);
+	if (post_expect(op, "/api/v1/connectors", org_token, body, 201, &out))
+		return -1;
+	char id[64];
+	snprintf(id, sizeof id, "%s", tds_json_str(out, "id", ""));
+	json_decref(out);
+	if (con_id)
+		snprintf(con_id, 64, "%s", id);
+	snprintf(path, sizeof path, "/api/v1/connectors/%s/review", id);
+	if (post_expect(op, path, admin, json_pack("{s:s, s:s}", "decision", "approve", "reason", "测试环境设备核验"), 200, &out))
+		return -1;
+	json_t *enrol = json_pack("{s:s, s:s}", "client_id", tds_json_str(out, "client_id", ""), "client_secret",
+				  tds_json_str(out, "client_secret", ""));
+	if (serial)
+		snprintf(serial, 64, "%s", tds_json_str(out, "cert_serial", ""));
+	json_decref(out);
+	char *con_admin = tn_login_admin(con);
+	int rc = con_admin ? post_expect(con, "/api/v1/node/enrollment", con_admin, enrol, 200, NULL) : (json_decref(enrol), -1);
+	free(con_admin);
+	return rc;
 }

@@ -45,4 +45,23 @@ char *tn_login_admin(tn_node *n);
 /* Runs a shell command, captures stdout into *out (malloc'd), returns the exit status. */
 int tn_run(const char *cmd, char **out);
 
+/* ---- a small data space: organisations and enrolled connectors (for multi-node tests) ----
+ * These print what failed to stderr and return -1 (or NULL) so the caller can fail its test. */
+
+/* Logs in with a username and password; a malloc'd token or NULL. */
+char *tn_login(tn_node *n, const char *user, const char *password);
+/* On the operator (its admin token `admin`): registers organisation `name` of `type` with admin
+ * account `user` (password TN_PASSWORD), has it verified with `uscc`, files a level-3 dengbao
+ * qualification when `role` is "provider", and grants `role` (NULL: none). Fills org (64 bytes)
+ * and the organisation admin's token (128 bytes). */
+#define TN_PASSWORD "correct horse battery staple"
+int tn_onboard_org(tn_node *op, const char *admin, const char *user, const char *name, const char *type,
+		   const char *uscc, const char *role, char *org, char *token);
+/* Registers connector node `con` for the organisation of `org_token` on the operator, approves it
+ * with `admin` and enrols it (POST /api/v1/node/enrollment with its own bootstrap admin). Fills the
+ * connector id and certificate serial (64 bytes each; either may be NULL). `con` must run with
+ * TDS_NODE_OPERATOR_URL set to the operator. */
+int tn_enroll_connector(tn_node *op, const char *admin, const char *org_token, tn_node *con, const char *name,
+			char *con_id, char *serial);
+
 #endif
