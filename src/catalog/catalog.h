@@ -573,7 +573,92 @@ int tds_catalog_resource_list(tds_catalog *c, const char *org, const char *statu
  * the outbox table in the same transaction as the change that causes it (cat_outbox_add_tx,
  * internal.h); the node's connector loop sends pending rows to the operator, signed, in order,
  * and marks them sent. Re-sending is harmless: the operator keeps the highest version.
+ *
+ * On the operator every entry id (a ULID) names one entry of one kind from one organisation: an id
+ * another organisation already holds is refused (TDS_ECONFLICT "entry_owned_elsewhere"). Applied
+ * changes are evidenced in the same transaction: catalog.entry_received (payload kind, version,
+ * org_id, title) and catalog.entry_withdrawn (kind, version, org_id), subjects the id and the code.
+ * Uses (orders, counted by contracts through tds_catalog_entry_bump) make an entry's popularity and
+ * its co-usage with other entries; they are counters, not evidence.
  * ---------------------------------------------------------------------------------------------- */
+
+/* Operator side: applies one entry from `org` (the provider: the caller's certificate organisation,
+ * or the importing organisation for public items). The entry is checked strictly against the shape
+ * above (TDS_EINVAL "invalid_entry" naming the member; unknown members refused; a withdrawn entry
+ * carries only kind, id, version, withdrawn); org_id is set from `org`, never taken from the body.
+ * A version not above the stored one changes nothing (*applied = false). A withdrawal keeps the
+ * entry readable by id (marked withdrawn) but takes it out of search; a withdrawal of an unknown id
+ * leaves a tombstone so a late older copy cannot bring it back. */
+int tds_catalog_entry_upsert(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const json_t *entry,
+			     bool *applied);
+/* One entry by its id or its code (TDS_ENOTFOUND "entry_not_found"; a code several live entries
+ * carry is TDS_ECONFLICT "ambiguous_code"): the entry JSON plus "withdrawn" and "popularity". */
+int tds_catalog_entry_get(tds_catalog *c, const char *key, json_t **out);
+/* Records one use (an order, a view) of entry `id` by organisation `org`: popularity + 1, and the
+ * co-usage that related suggestions read. TDS_ENOTFOUND "entry_not_found". */
+int tds_catalog_entry_bump(tds_catalog *c, const char *id, const char *org);
+
+/* Who is looking: search, related and reads show an entry with scope roles only to principals with
+ * one of those roles, with scope orgs only to those organisations; the provider always sees its
+ * own; operators, admins and regulators see everything. */
+typedef struct tds_catalog_viewer {
+	const char *org;  /* NULL: none */
+	uint32_t roles;   /* tds_roles bits (http.h) */
+} tds_catalog_viewer;
+
+/* True when v may see entry e (as returned by tds_catalog_entry_get). */
+bool tds_catalog_entry_visible(const json_t *e, const tds_catalog_viewer *v);
+
+/* A search. Every member is optional. */
+typedef struct tds_catalog_query {
+	const char *q;            /* words; Chinese of any length (1-character words match as prefixes) */
+	const char *kind, *form, *domain, *grade, *update_frequency, *authorization_type, *org;
+	const char *sort;         /* "relevance" (bm25; the default with q), "recency" (modified; the
+				     default without q), "popularity" */
+	int limit;                /* 1-100, 0 = 20 */
+	const char *cursor;       /* next_cursor of the previous page */
+} tds_catalog_query;
+
+/* Entries visible to v, never withdrawn ones: {"items":[entry + "popularity"],"next_cursor":…|null}.
+ * Bad filters, sorts, queries and cursors are TDS_EINVAL naming the parameter. */
+int tds_catalog_search(tds_catalog *c, const tds_catalog_viewer *v, const tds_catalog_query *q, json_t **out);
+/* Up to limit (1-50, 0 = 10) entries related to `key` (id or code) that v may see: shared tags and
+ * co-usage (organisations that used this entry used those), {"items":[entry + "related_score",
+ * "shared_tags", "co_users"]}. */
+int tds_catalog_related(tds_catalog *c, const tds_catalog_viewer *v, const char *key, int limit, json_t **out);
+
+/* Public-data catalog import (公共数据目录, operator): items become entries of kind public_item
+ * owned by `org`. JSON: an array of objects with "name" (目录名称), "type" (类型: api | dataset |
+ * file or 接口 | 库表 | 数据集 | 文件), "format", "update_frequency" (a code or 实时, 每日, 每周, 每月,
+ * 每季度, 每年, 不定期 …), "authorization_type", "usage_restrictions", "application_path",
+ * "required_materials" (array) and optional "description", "domain", "tags"; CSV: the same columns
+ * by English or Chinese header (docs/catalog.md), required_materials separated by ';' '；' or '、'.
+ * All or nothing: the first bad item is TDS_EINVAL "invalid_import" naming the item or line, with
+ * every bad line in the error's details. An item whose name this organisation already imported
+ * updates that entry (a new version). *out: {"imported":N,"items":[{"line","id","title","version"}]}. */
+int tds_catalog_import_items(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const json_t *items,
+			     json_t **out);
+int tds_catalog_import_csv(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const void *csv,
+			   size_t len, json_t **out);
+
+/* The DCAT 3 view of an entry (JSON-LD, new reference): dcat:Dataset, or dcat:DataService for API
+ * products; base is the space's URI for @id. docs/catalog.md has the mapping. */
+json_t *tds_catalog_entry_dcat(const json_t *e, const char *base);
+
+/* Connector side: sends pending outbox rows to the operator through `client` (signed by the
+ * caller), in seq order, in batches of 100, POST /api/v1/catalog/entries; marks them sent on the
+ * operator's answer. A row the operator refuses for good (4xx) is marked failed with the error and
+ * logged; a transient failure stops the flush and keeps the order for the next one. *sent: rows
+ * marked sent (may be NULL). Returns 0, or the transient failure's code. */
+struct tds_http_client;
+int tds_catalog_outbox_flush(tds_catalog *c, struct tds_http_client *client, int *sent);
+/* Operator: POST /api/v1/catalog/entries body {"entries":[…]} (1-100) from org's connector, each
+ * applied in its own transaction: {"results":[{"id","version","applied"} | {"id","version","status",
+ * "error":{"code","message"}}]}. Kind public_item is refused here (imports only). */
+int tds_catalog_entries_receive(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const json_t *body,
+				json_t **out);
+/* Whether this node is the operator (routes refuse operator-only calls elsewhere). */
+void tds_catalog_set_operator(tds_catalog *c, bool is_operator);
 
 /* ================================================================================================
  * 8. HTTP routes (routes.c)

@@ -54,6 +54,7 @@ struct tds_catalog {
 	cat_running *running;
 	char *code_base;        /* resource codes: catalog.code_base */
 	tds_anon_rules *rules;  /* scan rules, loaded on first use (resource.c) */
+	bool is_operator;       /* fused catalog: this node is the operator (fused.c) */
 };
 
 /* The SQL of the catalog's migration 2: resources and their reviews (resource.c). */
@@ -66,5 +67,12 @@ const char *cat_fused_migration(void);
 /* Records a fused-catalog entry (catalog.h section 10; borrowed) to be sent to the operator, inside
  * the caller's transaction on db. The entry carries its kind, id and version. */
 int cat_outbox_add_tx(tds_catalog *c, sqlite3 *db, const json_t *entry);
+/* The version the next outbox entry of (kind, id) should carry: one above the highest recorded, 1
+ * for the first; *any (may be NULL) says whether the entry was ever offered. For producers whose own
+ * version does not change on every catalog-visible step (a resource published again). */
+int cat_outbox_next_version(sqlite3 *db, const char *kind, const char *id, int64_t *version, bool *any);
+/* Turns a search query into an FTS5 MATCH expression over the fused catalog's index (CJK runs as
+ * bigram phrases, single characters and words as prefixes); *terms: the words found (0: none). */
+int cat_fts_query(const char *q, tds_buf *out, int *terms);
 
 #endif
