@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char MIGRATION_SQL[] =
     "CREATE TABLE catalog_outbox ("
@@ -802,7 +803,7 @@ int tds_catalog_entry_upsert(tds_catalog *c, const tds_ledger_actor *actor, cons
 
 /* ---- entries: reads ---- */
 
-#define ECOLS "n, entry, withdrawn, popularity, org_id, scope_kind, scope_roles"
+#define ECOLS "e.n, e.entry, e.withdrawn, e.popularity, e.org_id, e.scope_kind, e.scope_roles"
 
 /* The stored entry of a row selected with ECOLS, plus withdrawn and popularity. */
 static json_t *entry_row(sqlite3_stmt *st)
@@ -824,8 +825,8 @@ static int find_entry(sqlite3 *db, const char *key, sqlite3_stmt **out)
 		return tds_error_set(TDS_ENOTFOUND, "entry_not_found", "no such catalog entry");
 	sqlite3_stmt *st;
 	bool by_id = tds_id_valid(key, "prd") || tds_id_valid(key, "res") || tds_id_valid(key, "pub");
-	int rc = tds_store_prepare(db, by_id ? "SELECT " ECOLS " FROM catalog_entries WHERE id = ?"
-					     : "SELECT " ECOLS " FROM catalog_entries WHERE code = ? ORDER BY withdrawn, n LIMIT 2",
+	int rc = tds_store_prepare(db, by_id ? "SELECT " ECOLS " FROM catalog_entries e WHERE e.id = ?"
+					     : "SELECT " ECOLS " FROM catalog_entries e WHERE e.code = ? ORDER BY e.withdrawn, e.n LIMIT 2",
 				   &st);
 	if (rc)
 		return rc;
@@ -907,4 +908,902 @@ int tds_catalog_entry_bump(tds_catalog *c, const char *id, const char *org)
 		return tds_error_set(TDS_EINVAL, "invalid_org", "a use is counted for an organisation id");
 	bump_ctx x = {id, org};
 	return tds_store_tx(c->store, bump_tx, &x);
+}
+
+/* ---- visibility ---- */
+
+#define SEES_ALL (TDS_ROLE_ADMIN | TDS_ROLE_OPERATOR | TDS_ROLE_REGULATOR)
+
+bool tds_catalog_entry_visible(const json_t *e, const tds_catalog_viewer *v)
+{
+	if (v->roles & SEES_ALL)
+		return true;
+	const char *org = tds_json_str(e, "org_id", NULL);
+	if (v->org && org && !strcmp(v->org, org))
+		return true;
+	const json_t *scope = json_object_get(e, "scope");
+	const char *k = tds_json_str(scope, "scope", "space");
+	size_t i;
+	json_t *x;
+	if (!strcmp(k, "space"))
+		return true;
+	if (!strcmp(k, "roles")) {
+		json_array_foreach(json_object_get(scope, "roles"), i, x) {
+			tds_roles b;
+			if (!tds_role_parse(json_string_value(x), &b) && (v->roles & b))
+				return true;
+		}
+		return false;
+	}
+	json_array_foreach(json_object_get(scope, "orgs"), i, x) {
+		if (v->org && !strcmp(v->org, json_string_value(x)))
+			return true;
+	}
+	return false;
+}
+
+/* The SQL condition matching tds_catalog_entry_visible on catalog_entries e, with ?9 the viewer's
+ * organisation and ?10 its roles; "" for those who see everything. */
+static const char *visible_sql(const tds_catalog_viewer *v)
+{
+	return (v->roles & SEES_ALL) ? ""
+				     : " AND (e.scope_kind = 'space' OR e.org_id = ?9"
+				       " OR (e.scope_kind = 'roles' AND (e.scope_roles & ?10) != 0)"
+				       " OR (e.scope_kind = 'orgs' AND EXISTS (SELECT 1 FROM catalog_entry_orgs o"
+				       " WHERE o.n = e.n AND o.org_id = ?9)))";
+}
+
+/* ---- search ---- */
+
+#define SEARCH_MAX_OFFSET 10000
+
+static int check_filter(const char *v, const char *name, const char *const *set, size_t n, const char *allowed)
+{
+	if (!v)
+		return 0;
+	if (set ? !one_of(v, set, n) : (!*v || strlen(v) > 128 || !printable(v)))
+		return tds_error_set(TDS_EINVAL, "invalid_filter", "%s must be %s", name,
+				     allowed ? allowed : "1-128 bytes of text without control characters");
+	return 0;
+}
+
+int tds_catalog_search(tds_catalog *c, const tds_catalog_viewer *v, const tds_catalog_query *q, json_t **out)
+{
+	*out = NULL;
+	static const char *const KINDS[] = {"product", "resource", "public_item"};
+	static const char *const FORMS[] = {"api", "dataset", "file"};
+	static const char *const GRADE_EN[] = {"general", "important", "core"};
+	const char *grade = q->grade;
+	for (size_t i = 0; grade && i < 3; i++)
+		if (!strcmp(grade, GRADE_EN[i]))
+			grade = GRADES[i];
+	int rc;
+	if ((rc = check_filter(q->kind, "kind", KINDS, 3, "product, resource or public_item")) ||
+	    (rc = check_filter(q->form, "form", FORMS, 3, "api, dataset or file")) ||
+	    (rc = check_filter(grade, "grade", GRADES, 3, "一般, 重要 or 核心 (general, important, core)")) ||
+	    (rc = check_filter(q->update_frequency, "update_frequency", FREQUENCIES, TDS_ARRAY_LEN(FREQUENCIES),
+			       "realtime, hourly, daily, weekly, monthly, quarterly, yearly, irregular or once")) ||
+	    (rc = check_filter(q->domain, "domain", NULL, 0, NULL)) ||
+	    (rc = check_filter(q->authorization_type, "authorization_type", NULL, 0, NULL)))
+		return rc;
+	if (q->org && !subject_ok(q->org))
+		return tds_error_set(TDS_EINVAL, "invalid_filter", "org must be an organisation id");
+	const char *sort = q->sort ? q->sort : q->q && *q->q ? "relevance" : "recency";
+	if (strcmp(sort, "relevance") && strcmp(sort, "recency") && strcmp(sort, "popularity"))
+		return tds_error_set(TDS_EINVAL, "invalid_sort", "sort must be relevance, recency or popularity");
+	int limit = q->limit ? q->limit : 20;
+	if (limit < 1 || limit > 100)
+		return tds_error_set(TDS_EINVAL, "invalid_limit", "limit must be 1-100");
+	long offset = 0;
+	if (q->cursor) {
+		size_t n = strlen(q->cursor);
+		if (n == 0 || n > 5 || strspn(q->cursor, "0123456789") != n || (offset = atol(q->cursor)) > SEARCH_MAX_OFFSET)
+			return tds_error_set(TDS_EINVAL, "invalid_cursor",
+					     "cursor must be a next_cursor of an earlier page (at most %d results deep: narrow the search)",
+					     SEARCH_MAX_OFFSET);
+	}
+	tds_buf match = TDS_BUF_INIT, sql = TDS_BUF_INIT;
+	int terms = 0;
+	if (q->q && (rc = cat_fts_query(q->q, &match, &terms)))
+		goto out;
+	if (q->q && *q->q && !terms) {
+		rc = tds_error_set(TDS_EINVAL, "invalid_query", "q must hold a letter, a digit or a Chinese character");
+		goto out;
+	}
+	if (!terms && !strcmp(sort, "relevance"))
+		sort = "recency"; /* nothing to rank by */
+	rc = tds_buf_puts(&sql, terms ? "SELECT " ECOLS " FROM catalog_fts f JOIN catalog_entries e ON e.n = f.rowid"
+					" WHERE catalog_fts MATCH ?1 AND e.withdrawn = 0"
+				      : "SELECT " ECOLS " FROM catalog_entries e WHERE e.withdrawn = 0");
+	static const char *const FILTERS[] = {" AND e.kind = ?2", " AND e.form = ?3", " AND e.domain = ?4",
+					      " AND e.grade = ?5", " AND e.update_frequency = ?6",
+					      " AND e.authorization_type = ?7", " AND e.org_id = ?8"};
+	const char *vals[] = {q->kind, q->form, q->domain, grade, q->update_frequency, q->authorization_type, q->org};
+	for (size_t i = 0; !rc && i < TDS_ARRAY_LEN(FILTERS); i++)
+		if (vals[i])
+			rc = tds_buf_puts(&sql, FILTERS[i]);
+	if (!rc)
+		rc = tds_buf_puts(&sql, visible_sql(v));
+	if (!rc)
+		rc = tds_buf_puts(&sql, !strcmp(sort, "relevance")	 ? " ORDER BY f.rank, e.n"
+					: !strcmp(sort, "popularity") ? " ORDER BY e.popularity DESC, e.modified DESC, e.n DESC"
+								       : " ORDER BY e.modified DESC, e.n DESC");
+	if (!rc)
+		rc = tds_buf_puts(&sql, " LIMIT ?11 OFFSET ?12");
+	sqlite3 *db = rc ? NULL : tds_store_conn(c->store);
+	sqlite3_stmt *st = NULL;
+	if (!rc && !db)
+		rc = tds_error_code();
+	if (rc || (rc = tds_store_prepare(db, sql.data, &st)))
+		goto out;
+	if (terms)
+		sqlite3_bind_text(st, 1, match.data, -1, SQLITE_STATIC);
+	for (size_t i = 0; i < TDS_ARRAY_LEN(vals); i++)
+		if (vals[i])
+			sqlite3_bind_text(st, (int)i + 2, vals[i], -1, SQLITE_STATIC);
+	if (!(v->roles & SEES_ALL)) {
+		sqlite3_bind_text(st, 9, v->org, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 10, v->roles);
+	}
+	sqlite3_bind_int(st, 11, limit + 1);
+	sqlite3_bind_int64(st, 12, offset);
+	json_t *items = json_array();
+	int n = 0, s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW && n < limit) {
+		json_t *e = entry_row(st);
+		if (e)
+			json_array_append_new(items, e);
+		n++;
+	}
+	bool more = s == SQLITE_ROW && offset + limit <= SEARCH_MAX_OFFSET;
+	if (s != SQLITE_ROW && s != SQLITE_DONE)
+		rc = tds_store_error(db, "searching the catalog");
+	sqlite3_finalize(st);
+	if (rc) {
+		json_decref(items);
+		goto out;
+	}
+	char next[24];
+	snprintf(next, sizeof next, "%ld", offset + limit);
+	*out = json_pack("{s:o, s:s?, s:s}", "items", items, "next_cursor", more ? next : NULL, "sort", sort);
+	if (!*out)
+		rc = tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+out:
+	tds_buf_free(&match);
+	tds_buf_free(&sql);
+	return rc;
+}
+
+/* ---- related ---- */
+
+int tds_catalog_related(tds_catalog *c, const tds_catalog_viewer *v, const char *key, int limit, json_t **out)
+{
+	*out = NULL;
+	if (limit == 0)
+		limit = 10;
+	if (limit < 1 || limit > 50)
+		return tds_error_set(TDS_EINVAL, "invalid_limit", "limit must be 1-50");
+	sqlite3 *db = tds_store_conn(c->store);
+	if (!db)
+		return tds_error_code();
+	sqlite3_stmt *st;
+	int rc = find_entry(db, key, &st);
+	if (rc)
+		return rc;
+	int64_t n = sqlite3_column_int64(st, 0);
+	json_t *self = entry_row(st);
+	sqlite3_finalize(st);
+	if (!self)
+		return tds_error_set(TDS_EINTERNAL, NULL, "stored entry is not JSON");
+	bool visible = tds_catalog_entry_visible(self, v);
+	json_decref(self);
+	if (!visible)
+		return tds_error_set(TDS_ENOTFOUND, "entry_not_found", "no such catalog entry");
+	/* shared tags count 1 each, organisations that used both 2 each */
+	tds_buf sql = TDS_BUF_INIT;
+	rc = tds_buf_printf(&sql,
+			    "WITH t AS (SELECT g.n, count(*) AS k FROM catalog_tags g"
+			    "   WHERE g.tag IN (SELECT tag FROM catalog_tags WHERE n = ?1) AND g.n != ?1 GROUP BY g.n),"
+			    " u AS (SELECT x.n, count(*) AS k FROM catalog_usage x"
+			    "   WHERE x.org_id IN (SELECT org_id FROM catalog_usage WHERE n = ?1) AND x.n != ?1 GROUP BY x.n),"
+			    " s AS (SELECT n, sum(tk) AS tk, sum(uk) AS uk FROM (SELECT n, k AS tk, 0 AS uk FROM t"
+			    "   UNION ALL SELECT n, 0, k FROM u) GROUP BY n)"
+			    " SELECT " ECOLS ", s.tk, s.uk FROM s JOIN catalog_entries e ON e.n = s.n WHERE e.withdrawn = 0%s"
+			    " ORDER BY s.tk + 2 * s.uk DESC, e.popularity DESC, e.n LIMIT ?11",
+			    visible_sql(v));
+	if (rc || (rc = tds_store_prepare(db, sql.data, &st))) {
+		tds_buf_free(&sql);
+		return rc;
+	}
+	tds_buf_free(&sql);
+	sqlite3_bind_int64(st, 1, n);
+	if (!(v->roles & SEES_ALL)) {
+		sqlite3_bind_text(st, 9, v->org, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 10, v->roles);
+	}
+	sqlite3_bind_int(st, 11, limit);
+	json_t *items = json_array();
+	int s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *e = entry_row(st);
+		if (!e)
+			continue;
+		int64_t tk = sqlite3_column_int64(st, 7), uk = sqlite3_column_int64(st, 8);
+		json_object_set_new(e, "shared_tags", json_integer((json_int_t)tk));
+		json_object_set_new(e, "co_users", json_integer((json_int_t)uk));
+		json_object_set_new(e, "related_score", json_integer((json_int_t)(tk + 2 * uk)));
+		json_array_append_new(items, e);
+	}
+	if (s != SQLITE_DONE)
+		rc = tds_store_error(db, "finding related entries");
+	sqlite3_finalize(st);
+	if (rc) {
+		json_decref(items);
+		return rc;
+	}
+	*out = json_pack("{s:o}", "items", items);
+	return *out ? 0 : tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+}
+
+/* ---- public-data catalog import ---- */
+
+#define IMPORT_MAX_ITEMS 10000
+
+/* Column names: the English member, then the Chinese headers accepted for it. */
+static const struct {
+	const char *name;
+	const char *zh[4];
+} COLUMNS[] = {
+    {"name", {"目录名称", "数据项名称", "资源名称", "名称"}},
+    {"type", {"类型", "资源类型", "数据类型", NULL}},
+    {"format", {"格式", "数据格式", "资源格式", NULL}},
+    {"update_frequency", {"更新频率", "更新周期", NULL, NULL}},
+    {"authorization_type", {"授权类型", "开放类型", "共享类型", NULL}},
+    {"usage_restrictions", {"使用限制", "使用要求", NULL, NULL}},
+    {"application_path", {"申请路径", "申请途径", NULL, NULL}},
+    {"required_materials", {"申请材料", "所需材料", NULL, NULL}},
+    {"description", {"描述", "摘要", "说明", NULL}},
+    {"domain", {"领域", "所属领域", NULL, NULL}},
+    {"tags", {"标签", "关键词", NULL, NULL}},
+};
+
+/* The English member a column header or JSON key names, or NULL. */
+static const char *column_of(const char *h)
+{
+	for (size_t i = 0; i < TDS_ARRAY_LEN(COLUMNS); i++) {
+		if (!strcmp(h, COLUMNS[i].name))
+			return COLUMNS[i].name;
+		for (size_t k = 0; k < 4 && COLUMNS[i].zh[k]; k++)
+			if (!strcmp(h, COLUMNS[i].zh[k]))
+				return COLUMNS[i].name;
+	}
+	return NULL;
+}
+
+static const char *form_of(const char *type)
+{
+	static const struct {
+		const char *in, *form;
+	} T[] = {{"api", "api"},     {"API", "api"},	     {"接口", "api"},	{"服务接口", "api"}, {"dataset", "dataset"},
+		 {"库表", "dataset"}, {"数据集", "dataset"}, {"数据库", "dataset"}, {"file", "file"}, {"文件", "file"}};
+	for (size_t i = 0; i < TDS_ARRAY_LEN(T); i++)
+		if (!strcmp(type, T[i].in))
+			return T[i].form;
+	return NULL;
+}
+
+static const char *frequency_of(const char *f)
+{
+	static const struct {
+		const char *in, *code;
+	} T[] = {{"实时", "realtime"}, {"每小时", "hourly"},	 {"每日", "daily"},	  {"每天", "daily"},
+		 {"日", "daily"},	 {"每周", "weekly"},	 {"周", "weekly"},	  {"每月", "monthly"},
+		 {"月", "monthly"},	 {"每季度", "quarterly"}, {"季度", "quarterly"}, {"每年", "yearly"},
+		 {"年", "yearly"},	 {"每年度", "yearly"},	 {"不定期", "irregular"}, {"一次性", "once"}};
+	if (one_of(f, FREQUENCIES, TDS_ARRAY_LEN(FREQUENCIES)))
+		return f;
+	for (size_t i = 0; i < TDS_ARRAY_LEN(T); i++)
+		if (!strcmp(f, T[i].in))
+			return T[i].code;
+	return NULL;
+}
+
+/* Splits "a；b、c;d" into a JSON array of trimmed non-empty parts. */
+static json_t *split_list(const char *s)
+{
+	json_t *a = json_array();
+	const char *p = s;
+	while (a && *p) {
+		size_t n = strcspn(p, ";|");
+		const char *sep = NULL;
+		/* the full-width separators "；" (EF BC 9B) and "、" (E3 80 81) */
+		for (const char *q = p; q < p + n; q++) {
+			if (!strncmp(q, "\xef\xbc\x9b", 3) || !strncmp(q, "\xe3\x80\x81", 3)) {
+				sep = q;
+				break;
+			}
+		}
+		size_t len = sep ? (size_t)(sep - p) : n;
+		const char *b = p, *e = p + len;
+		while (b < e && (*b == ' ' || *b == '\t'))
+			b++;
+		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (e > b)
+			json_array_append_new(a, json_stringn(b, (size_t)(e - b)));
+		p += sep ? len + 3 : n + (p[n] ? 1 : 0);
+	}
+	return a;
+}
+
+/* One item (keys in English or Chinese) as an entry of kind public_item without id and version;
+ * errors are "<where>: …" (TDS_EINVAL). */
+static int item_entry(const json_t *item, const char *where, json_t **out)
+{
+	*out = NULL;
+	if (!json_is_object(item))
+		return tds_error_set(TDS_EINVAL, "invalid_import", "%s: an item must be a JSON object", where);
+	json_t *m = json_object();
+	const char *key;
+	json_t *v;
+	int rc = 0;
+	json_object_foreach((json_t *)item, key, v) {
+		const char *col = column_of(key);
+		if (!col) {
+			rc = tds_error_set(TDS_EINVAL, "invalid_import", "%s: unknown column '%.64s' (docs/catalog.md lists the columns)",
+					   where, key);
+			break;
+		}
+		if (json_object_get(m, col)) {
+			rc = tds_error_set(TDS_EINVAL, "invalid_import", "%s: column '%s' is given twice", where, col);
+			break;
+		}
+		bool list = !strcmp(col, "required_materials") || !strcmp(col, "tags");
+		if (json_is_null(v))
+			continue;
+		if (list && json_is_string(v)) {
+			json_object_set_new(m, col, split_list(json_string_value(v)));
+		} else if (list ? !json_is_array(v) : !json_is_string(v)) {
+			rc = tds_error_set(TDS_EINVAL, "invalid_import", "%s: column '%s' must be %s", where, col,
+					   list ? "an array of strings or a ';'-separated string" : "a string");
+			break;
+		} else {
+			json_object_set(m, col, v);
+		}
+	}
+	const char *name = tds_json_str(m, "name", NULL), *type = tds_json_str(m, "type", NULL),
+		   *freq = tds_json_str(m, "update_frequency", NULL);
+	const char *form = type ? form_of(type) : NULL, *fcode = freq ? frequency_of(freq) : NULL;
+	if (!rc && (!name || !*name))
+		rc = tds_error_set(TDS_EINVAL, "invalid_import", "%s: name (目录名称) is required", where);
+	else if (!rc && !type)
+		rc = tds_error_set(TDS_EINVAL, "invalid_import", "%s: type (类型) is required", where);
+	else if (!rc && !form)
+		rc = tds_error_set(TDS_EINVAL, "invalid_import",
+				   "%s: type '%.64s' is not api, dataset or file (接口, 库表, 数据集, 文件)", where, type);
+	else if (!rc && freq && !fcode)
+		rc = tds_error_set(TDS_EINVAL, "invalid_import",
+				   "%s: update_frequency '%.64s' is not one of realtime, hourly, daily, weekly, monthly, quarterly, "
+				   "yearly, irregular, once (实时, 每小时, 每日, 每周, 每月, 每季度, 每年, 不定期, 一次性)",
+				   where, freq);
+	if (!rc) {
+		json_t *e = json_pack("{s:s, s:s, s:s, s:s?, s:{s:s}}", "kind", "public_item", "title", name, "form", form,
+				      "update_frequency", fcode, "scope", "scope", "space");
+		static const char *const COPY[] = {"format", "authorization_type", "usage_restrictions", "application_path",
+						   "required_materials", "description", "domain", "tags"};
+		for (size_t i = 0; e && i < TDS_ARRAY_LEN(COPY); i++) {
+			json_t *x = json_object_get(m, COPY[i]);
+			if (x)
+				json_object_set(e, COPY[i], x);
+		}
+		if (!e)
+			rc = tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+		*out = e;
+	}
+	json_decref(m);
+	return rc;
+}
+
+typedef struct import_ctx {
+	tds_catalog *c;
+	const tds_ledger_actor *actor;
+	const char *org;
+	json_t *entries; /* items as entries (without id, version) */
+	json_t *where;   /* "line N" / "items[i]" per entry */
+	json_t *result;  /* items of the answer */
+} import_ctx;
+
+static int import_tx(sqlite3 *db, void *arg)
+{
+	import_ctx *x = arg;
+	int rc = 0;
+	size_t i;
+	json_t *e;
+	json_array_foreach(x->entries, i, e) {
+		const char *where = json_string_value(json_array_get(x->where, i));
+		/* the organisation's item of this name, if imported before: a new version of it */
+		sqlite3_stmt *st;
+		if ((rc = tds_store_prepare(db, "SELECT id, version FROM catalog_entries WHERE org_id = ? AND kind = 'public_item'"
+					       " AND title = ?", &st)))
+			break;
+		sqlite3_bind_text(st, 1, x->org, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, tds_json_str(e, "title", ""), -1, SQLITE_STATIC);
+		char id[TDS_ID_MAX] = "";
+		int64_t version = 1;
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			snprintf(id, sizeof id, "%s", (const char *)sqlite3_column_text(st, 0));
+			version = sqlite3_column_int64(st, 1) + 1;
+		}
+		sqlite3_finalize(st);
+		if (!id[0] && (rc = tds_id_new("pub", id)))
+			break;
+		json_object_set_new(e, "id", json_string(id));
+		json_object_set_new(e, "version", json_integer((json_int_t)version));
+		centry ce;
+		bool applied = false;
+		if ((rc = check_entry(e, x->org, &ce))) {
+			char m[512];
+			snprintf(m, sizeof m, "%s", tds_error_message());
+			rc = tds_error_set(TDS_EINVAL, "invalid_import", "%s: %s", where, m);
+			break;
+		}
+		rc = upsert_one(x->c, db, x->actor, x->org, &ce, &applied);
+		json_decref(ce.e);
+		if (rc)
+			break;
+		json_array_append_new(x->result, json_pack("{s:s, s:s, s:s, s:I}", "line", where, "id", id, "title",
+							   tds_json_str(e, "title", ""), "version", (json_int_t)version));
+	}
+	return rc;
+}
+
+/* Collects item errors: the first sets the error, all go to details. */
+static void note_error(json_t *errors, const char *where)
+{
+	json_array_append_new(errors, json_pack("{s:s, s:s, s:s}", "line", where, "code", tds_error_name(), "message",
+						tds_error_message()));
+}
+
+static int import_run(tds_catalog *c, const tds_ledger_actor *actor, const char *org, import_ctx *x, json_t *errors,
+		      json_t **out)
+{
+	int rc = 0;
+	if (!c->is_operator)
+		rc = tds_error_set(TDS_EUNPROC, "not_operator", "public-data catalogs are imported on the operator node");
+	else if (json_array_size(errors)) {
+		json_t *first = json_array_get(errors, 0);
+		rc = tds_error_set(TDS_EINVAL, "invalid_import", "%s (%zu bad item%s; error details list every one; nothing was imported)",
+				   tds_json_str(first, "message", ""), json_array_size(errors),
+				   json_array_size(errors) == 1 ? "" : "s");
+		tds_error_set_details(json_pack("{s:O}", "errors", errors));
+	} else if (!json_array_size(x->entries)) {
+		rc = tds_error_set(TDS_EINVAL, "empty_import", "the catalog holds no items");
+	} else {
+		x->c = c;
+		x->actor = actor;
+		x->org = org;
+		x->result = json_array();
+		if (!(rc = tds_store_tx(c->store, import_tx, x)))
+			*out = json_pack("{s:I, s:O}", "imported", (json_int_t)json_array_size(x->result), "items", x->result);
+		json_decref(x->result);
+		if (!rc && !*out)
+			rc = tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	}
+	return rc;
+}
+
+/* Adds an item (or its error) to the import, refusing a name seen before. */
+static void import_add(import_ctx *x, json_t *errors, json_t *names, const json_t *item, const char *where)
+{
+	json_t *e;
+	if (item_entry(item, where, &e)) {
+		note_error(errors, where);
+		return;
+	}
+	const char *title = tds_json_str(e, "title", "");
+	json_t *seen = json_object_get(names, title);
+	if (seen) {
+		tds_error_set(TDS_EINVAL, "invalid_import", "%s: name '%.128s' repeats %s", where, title, json_string_value(seen));
+		note_error(errors, where);
+		json_decref(e);
+		return;
+	}
+	json_object_set_new(names, title, json_string(where));
+	json_array_append_new(x->entries, e);
+	json_array_append_new(x->where, json_string(where));
+}
+
+int tds_catalog_import_items(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const json_t *items,
+			     json_t **out)
+{
+	*out = NULL;
+	if (!json_is_array(items))
+		return tds_error_set(TDS_EINVAL, "invalid_import", "the catalog must be an array of items");
+	if (json_array_size(items) > IMPORT_MAX_ITEMS)
+		return tds_error_set(TDS_ETOOBIG, "too_many_items", "at most %d items per import", IMPORT_MAX_ITEMS);
+	import_ctx x = {.entries = json_array(), .where = json_array()};
+	json_t *errors = json_array(), *names = json_object();
+	size_t i;
+	json_t *item;
+	json_array_foreach(items, i, item) {
+		char where[32];
+		snprintf(where, sizeof where, "items[%zu]", i);
+		import_add(&x, errors, names, item, where);
+	}
+	int rc = import_run(c, actor, org, &x, errors, out);
+	json_decref(x.entries);
+	json_decref(x.where);
+	json_decref(errors);
+	json_decref(names);
+	return rc;
+}
+
+int tds_catalog_import_csv(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const void *csv, size_t len,
+			   json_t **out)
+{
+	*out = NULL;
+	tds_csv_opts o = {.header = TDS_CSV_HEADER_YES, .max_field = 64 * 1024, .max_columns = 64};
+	tds_csv *r;
+	int rc = tds_csv_open_mem(csv, len, &o, &r);
+	if (rc)
+		return rc;
+	import_ctx x = {.entries = json_array(), .where = json_array()};
+	json_t *errors = json_array(), *names = json_object(), *cols = json_array();
+	tds_csv_record rec;
+	int s = tds_csv_next(r, &rec);
+	if (s == 0)
+		rc = tds_error_set(TDS_EINVAL, "empty_import", "the CSV catalog is empty: give a header line and items");
+	else if (s < 0)
+		rc = s;
+	for (size_t i = 0; !rc && i < rec.n; i++) {
+		const char *col = column_of(rec.field[i]);
+		if (!col) {
+			rc = cat_line_error(TDS_EINVAL, "invalid_import", rec.line,
+					    "column %zu: unknown header '%.64s' (name/目录名称, type/类型, format/格式, "
+					    "update_frequency/更新频率, authorization_type/授权类型, usage_restrictions/使用限制, "
+					    "application_path/申请路径, required_materials/申请材料, description, domain, tags)",
+					    i + 1, rec.field[i]);
+			break;
+		}
+		size_t k;
+		json_t *prev;
+		json_array_foreach(cols, k, prev) {
+			if (!strcmp(json_string_value(prev), col))
+				rc = cat_line_error(TDS_EINVAL, "invalid_import", rec.line, "column %zu repeats column '%s'", i + 1, col);
+		}
+		json_array_append_new(cols, json_string(col));
+	}
+	size_t ncols = json_array_size(cols), count = 0;
+	while (!rc && (s = tds_csv_next(r, &rec)) == 1) {
+		char where[32];
+		snprintf(where, sizeof where, "line %llu", (unsigned long long)rec.line);
+		if (++count > IMPORT_MAX_ITEMS) {
+			rc = tds_error_set(TDS_ETOOBIG, "too_many_items", "at most %d items per import", IMPORT_MAX_ITEMS);
+			break;
+		}
+		if (rec.n != ncols) {
+			tds_error_set(TDS_EINVAL, "invalid_import", "%s: expected %zu fields, found %zu", where, ncols, rec.n);
+			note_error(errors, where);
+			continue;
+		}
+		json_t *item = json_object();
+		for (size_t i = 0; i < rec.n; i++)
+			if (rec.len[i])
+				json_object_set_new(item, json_string_value(json_array_get(cols, i)), json_string(rec.field[i]));
+		import_add(&x, errors, names, item, where);
+		json_decref(item);
+	}
+	if (!rc && s < 0)
+		rc = s;
+	tds_csv_free(r);
+	if (!rc)
+		rc = import_run(c, actor, org, &x, errors, out);
+	json_decref(x.entries);
+	json_decref(x.where);
+	json_decref(errors);
+	json_decref(names);
+	json_decref(cols);
+	return rc;
+}
+
+/* ---- DCAT 3 ---- */
+
+static const char *frequency_uri(const char *f)
+{
+	static const struct {
+		const char *code, *eu;
+	} T[] = {{"realtime", "CONT"}, {"hourly", "HOURLY"},	   {"daily", "DAILY"},	 {"weekly", "WEEKLY"},
+		 {"monthly", "MONTHLY"}, {"quarterly", "QUARTERLY"}, {"yearly", "ANNUAL"}, {"irregular", "IRREG"},
+		 {"once", "NEVER"}};
+	for (size_t i = 0; f && i < TDS_ARRAY_LEN(T); i++)
+		if (!strcmp(f, T[i].code))
+			return T[i].eu;
+	return NULL;
+}
+
+static const char *media_type(const char *format, const char *form)
+{
+	static const struct {
+		const char *fmt, *mt;
+	} T[] = {{"csv", "text/csv"},
+		 {"json", "application/json"},
+		 {"xml", "application/xml"},
+		 {"xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+		 {"xls", "application/vnd.ms-excel"},
+		 {"pdf", "application/pdf"},
+		 {"txt", "text/plain"},
+		 {"parquet", "application/vnd.apache.parquet"}};
+	for (size_t i = 0; format && i < TDS_ARRAY_LEN(T); i++)
+		if (!strcasecmp(format, T[i].fmt))
+			return T[i].mt;
+	return form && !strcmp(form, "api") ? "application/json" : NULL;
+}
+
+static json_t *typed_time(const json_t *t)
+{
+	return json_is_string(t) ? json_pack("{s:O, s:s}", "@value", t, "@type", "xsd:dateTime") : NULL;
+}
+
+json_t *tds_catalog_entry_dcat(const json_t *e, const char *base)
+{
+	const char *id = tds_json_str(e, "id", ""), *form = tds_json_str(e, "form", NULL),
+		   *code = tds_json_str(e, "code", NULL), *org = tds_json_str(e, "org_id", ""),
+		   *format = tds_json_str(e, "format", NULL), *freq = frequency_uri(tds_json_str(e, "update_frequency", NULL));
+	bool service = form && !strcmp(form, "api");
+	char uri[512], pub[512], furi[128];
+	snprintf(uri, sizeof uri, "%s/catalog/%s", base, id);
+	snprintf(pub, sizeof pub, "%s/orgs/%s", base, org);
+	json_t *d = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:s, s:O, s:O?, s:o, s:{s:s, s:s}}",
+			      "@context", "dcat", "http://www.w3.org/ns/dcat#", "dct", "http://purl.org/dc/terms/", "foaf",
+			      "http://xmlns.com/foaf/0.1/", "skos", "http://www.w3.org/2004/02/skos/core#", "xsd",
+			      "http://www.w3.org/2001/XMLSchema#", "tds", "https://tds.example/ns#",
+			      "@id", uri, "@type", service ? "dcat:DataService" : "dcat:Dataset", "dct:identifier",
+			      code ? code : id, "dct:title", json_object_get(e, "title"), "dct:description",
+			      json_is_string(json_object_get(e, "description")) ? json_object_get(e, "description") : NULL,
+			      "dcat:keyword", array_or_empty(e, "tags"), "dct:publisher", "@id", pub, "@type", "foaf:Agent");
+	if (!d)
+		return NULL;
+	json_t *themes = json_array();
+	static const char *const THEME[] = {"domain", "industry"};
+	for (size_t i = 0; i < 2; i++) {
+		const char *t = tds_json_str(e, THEME[i], NULL);
+		if (t)
+			json_array_append_new(themes, json_pack("{s:s, s:s}", "@type", "skos:Concept", "skos:prefLabel", t));
+	}
+	json_object_set_new(d, "dcat:theme", themes);
+	if (freq) {
+		snprintf(furi, sizeof furi, "http://publications.europa.eu/resource/authority/frequency/%s", freq);
+		json_object_set_new(d, "dct:accrualPeriodicity", json_pack("{s:s}", "@id", furi));
+	}
+	json_t *t;
+	if ((t = typed_time(json_object_get(e, "issued"))))
+		json_object_set_new(d, "dct:issued", t);
+	if ((t = typed_time(json_object_get(e, "modified"))))
+		json_object_set_new(d, "dct:modified", t);
+	static const struct {
+		const char *member, *term;
+	} EXTRA[] = {{"authorization_type", "dct:accessRights"}, {"usage_restrictions", "dct:rights"},
+		     {"grade", "tds:grade"},			{"level", "tds:level"},
+		     {"kind", "tds:kind"},			{"application_path", "tds:applicationPath"}};
+	for (size_t i = 0; i < TDS_ARRAY_LEN(EXTRA); i++) {
+		const json_t *v = json_object_get(e, EXTRA[i].member);
+		if (json_is_string(v))
+			json_object_set(d, EXTRA[i].term, (json_t *)v);
+	}
+	if (json_array_size(json_object_get(e, "required_materials")))
+		json_object_set(d, "tds:requiredMaterials", json_object_get(e, "required_materials"));
+	if (json_array_size(json_object_get(e, "fields"))) {
+		json_t *fields = json_array();
+		size_t i;
+		json_t *f;
+		json_array_foreach(json_object_get(e, "fields"), i, f) json_array_append_new(
+		    fields, json_pack("{s:O, s:O?, s:O?}", "tds:name", json_object_get(f, "name"), "tds:label",
+				      json_object_get(f, "label"), "tds:type", json_object_get(f, "type")));
+		json_object_set_new(d, "tds:fields", fields);
+	}
+	if (tds_json_bool(e, "withdrawn", false))
+		json_object_set_new(d, "tds:withdrawn", json_true());
+	/* the distribution: how the data is obtained */
+	const char *mt = media_type(format, form);
+	json_t *dist = json_pack("{s:s, s:s}", "@id", uri, "@type", "dcat:Distribution");
+	if (dist) {
+		json_object_set_new(dist, "@id", json_sprintf("%s#distribution", uri));
+		if (format || form)
+			json_object_set_new(dist, "dct:format", json_string(format ? format : form));
+		if (mt)
+			json_object_set_new(dist, "dcat:mediaType", json_sprintf("https://www.iana.org/assignments/media-types/%s", mt));
+		if (service)
+			json_object_set_new(dist, "dcat:accessService",
+					    json_pack("{s:s, s:s, s:O}", "@id", uri, "@type", "dcat:DataService", "dct:title",
+						      json_object_get(e, "title")));
+		json_object_set_new(d, "dcat:distribution", json_pack("[o]", dist));
+	}
+	return d;
+}
+
+/* ---- sync: operator side ---- */
+
+int tds_catalog_entries_receive(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const json_t *body,
+				json_t **out)
+{
+	static const tds_json_field f[] = {{"entries", TDS_JSON_ARRAY, true, 100}};
+	*out = NULL;
+	if (!c->is_operator)
+		return tds_error_set(TDS_EUNPROC, "not_operator", "catalog entries are sent to the operator node");
+	if (!org)
+		return tds_error_set(TDS_EPERM, "no_organisation", "the calling node's certificate names no organisation");
+	int rc = tds_json_check(body, f, TDS_ARRAY_LEN(f), false);
+	if (rc)
+		return rc;
+	const json_t *entries = json_object_get(body, "entries");
+	if (!json_array_size(entries))
+		return tds_error_set(TDS_EINVAL, "invalid_field", "field 'entries' must hold 1-100 entries");
+	json_t *results = json_array();
+	size_t i;
+	json_t *e;
+	json_array_foreach(entries, i, e) {
+		bool applied = false;
+		if (!strcmp(tds_json_str(e, "kind", ""), "public_item"))
+			rc = tds_error_set(TDS_EUNPROC, "kind_not_allowed", "public items come from catalog imports, not connectors");
+		else
+			rc = tds_catalog_entry_upsert(c, actor, org, e, &applied);
+		json_t *r = json_pack("{s:o, s:o}", "id", nullable(e, "id"), "version", nullable(e, "version"));
+		if (!rc) {
+			json_object_set_new(r, "applied", json_boolean(applied));
+		} else {
+			int status = tds_error_http_status(rc);
+			json_object_set_new(r, "status", json_integer(status));
+			json_object_set_new(r, "error", json_pack("{s:s, s:s}", "code", tds_error_name(), "message", tds_error_message()));
+		}
+		json_array_append_new(results, r);
+		/* a failure that may pass (busy, I/O): stop, so the connector re-sends from here in order */
+		if (rc && (tds_error_http_status(rc) >= 500 || rc == TDS_ELIMIT))
+			break;
+	}
+	*out = json_pack("{s:o}", "results", results);
+	return *out ? 0 : tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+}
+
+/* ---- sync: connector side ---- */
+
+#define FLUSH_BATCH 100
+#define FLUSH_MAX_BATCHES 20
+
+typedef struct mark_ctx {
+	const int64_t *seq;
+	const char *const *error; /* NULL = sent, else failed with this error */
+	size_t n;
+} mark_ctx;
+
+static int mark_tx(sqlite3 *db, void *arg)
+{
+	mark_ctx *x = arg;
+	int rc = 0;
+	int64_t now = tds_now_ms();
+	for (size_t i = 0; !rc && i < x->n; i++) {
+		sqlite3_stmt *st;
+		if ((rc = tds_store_prepare(db, x->error[i] ? "UPDATE catalog_outbox SET failed_at = ?2, error = ?3 WHERE seq = ?1"
+							    : "UPDATE catalog_outbox SET sent_at = ?2 WHERE seq = ?1", &st)))
+			break;
+		sqlite3_bind_int64(st, 1, x->seq[i]);
+		sqlite3_bind_int64(st, 2, now);
+		if (x->error[i])
+			sqlite3_bind_text(st, 3, x->error[i], -1, SQLITE_STATIC);
+		rc = step_done(db, st, "marking outbox rows");
+	}
+	return rc;
+}
+
+static bool permanent(long status)
+{
+	return status >= 400 && status < 500 && status != 401 && status != 403 && status != 404 && status != 408 &&
+	       status != 429;
+}
+
+static int flush_fail(const char *what, long status, const json_t *resp)
+{
+	const char *msg = tds_json_str(json_object_get(resp, "error"), "message", "no message");
+	tds_log_fields(TDS_LOG_WARN, "catalog_sync_failed", json_pack("{s:s, s:I, s:s}", "step", what, "status",
+								      (json_int_t)status, "msg", msg));
+	return tds_error_set(TDS_EIO, "catalog_sync_failed", "the operator answered %ld to %s: %s", status, what, msg);
+}
+
+int tds_catalog_outbox_flush(tds_catalog *c, struct tds_http_client *client, int *sent)
+{
+	int total = 0, rc = 0, batch = FLUSH_BATCH;
+	sqlite3 *db = tds_store_conn(c->store);
+	if (!db)
+		return tds_error_code();
+	for (int round = 0; !rc && round < FLUSH_MAX_BATCHES; round++) {
+		int64_t seq[FLUSH_BATCH];
+		const char *err[FLUSH_BATCH] = {0};
+		char *errs[FLUSH_BATCH] = {0};
+		size_t n = 0, marked = 0;
+		json_t *entries = json_array(), *resp = NULL;
+		sqlite3_stmt *st;
+		if ((rc = tds_store_prepare(db, "SELECT seq, entry FROM catalog_outbox WHERE sent_at IS NULL AND failed_at IS NULL"
+					       " ORDER BY seq LIMIT ?", &st))) {
+			json_decref(entries);
+			break;
+		}
+		sqlite3_bind_int(st, 1, batch);
+		while (sqlite3_step(st) == SQLITE_ROW && n < (size_t)batch) {
+			json_t *e = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+			seq[n++] = sqlite3_column_int64(st, 0);
+			json_array_append_new(entries, e ? e : json_object());
+		}
+		sqlite3_finalize(st);
+		if (n == 0) {
+			json_decref(entries);
+			break;
+		}
+		json_t *body = json_pack("{s:o}", "entries", entries);
+		long status = 0;
+		rc = tds_http_client_json(client, "POST", "/api/v1/catalog/entries", body, &status, &resp);
+		json_decref(body);
+		if (rc) {
+			tds_log_fields(TDS_LOG_WARN, "catalog_sync_failed",
+				       json_pack("{s:s, s:s}", "code", tds_error_name(), "msg", tds_error_message()));
+		} else if (status == 200) {
+			const json_t *results = json_object_get(resp, "results");
+			for (size_t i = 0; i < n && i < json_array_size(results); i++) {
+				const json_t *r = json_array_get(results, i);
+				long s = (long)tds_json_int(r, "status", 0);
+				if (json_is_boolean(json_object_get(r, "applied"))) {
+					marked++;
+				} else if (permanent(s)) {
+					const json_t *er = json_object_get(r, "error");
+					char *m = NULL;
+					if (asprintf(&m, "%ld %s: %s", s, tds_json_str(er, "code", ""), tds_json_str(er, "message", "")) < 0)
+						m = NULL;
+					errs[i] = m;
+					err[i] = m ? m : "refused";
+					tds_log_fields(TDS_LOG_ERROR, "catalog_entry_refused",
+						       json_pack("{s:I, s:s}", "seq", (json_int_t)seq[i], "error", err[i]));
+					marked++;
+				} else {
+					break; /* transient: keep the order, try again later */
+				}
+			}
+			if (marked < n)
+				rc = flush_fail("an entry", status, json_array_get(json_object_get(resp, "results"), marked));
+		} else if (permanent(status) && n > 1) {
+			batch = 1; /* find the row the operator refuses: one at a time */
+		} else if (permanent(status)) {
+			const json_t *er = json_object_get(resp, "error");
+			char *m = NULL;
+			if (asprintf(&m, "%ld %s: %s", status, tds_json_str(er, "code", ""), tds_json_str(er, "message", "")) < 0)
+				m = NULL;
+			errs[0] = m;
+			err[0] = m ? m : "refused";
+			tds_log_fields(TDS_LOG_ERROR, "catalog_entry_refused",
+				       json_pack("{s:I, s:s}", "seq", (json_int_t)seq[0], "error", err[0]));
+			marked = 1;
+		} else {
+			rc = flush_fail("the batch", status, resp);
+		}
+		if (marked) {
+			mark_ctx mx = {.seq = seq, .error = err, .n = marked};
+			int mrc = tds_store_tx(c->store, mark_tx, &mx);
+			if (mrc && !rc)
+				rc = mrc;
+			for (size_t i = 0; i < marked; i++)
+				if (!err[i])
+					total++;
+		}
+		if (rc) {
+			sqlite3_stmt *up;
+			if (!tds_store_prepare(db, "UPDATE catalog_outbox SET attempts = attempts + 1 WHERE seq = ?", &up)) {
+				sqlite3_bind_int64(up, 1, seq[marked < n ? marked : 0]);
+				sqlite3_step(up);
+				sqlite3_finalize(up);
+			}
+		}
+		for (size_t i = 0; i < n; i++)
+			free(errs[i]);
+		json_decref(resp);
+	}
+	if (sent)
+		*sent = total;
+	return rc;
 }
