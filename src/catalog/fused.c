@@ -686,11 +686,12 @@ static int upsert_one(tds_catalog *c, sqlite3 *db, const tds_ledger_actor *actor
 {
 	*applied = false;
 	sqlite3_stmt *st;
-	int rc = tds_store_prepare(db, "SELECT n, org_id, version, withdrawn, entry FROM catalog_entries WHERE id = ?", &st);
+	int rc = tds_store_prepare(db, "SELECT n, org_id, version, withdrawn, entry, issued FROM catalog_entries WHERE id = ?",
+				   &st);
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, ce->id, -1, SQLITE_STATIC);
-	int64_t n = -1, have = 0;
+	int64_t n = -1, have = 0, issued = -1;
 	json_t *old = NULL;
 	int s = sqlite3_step(st);
 	if (s == SQLITE_ROW) {
@@ -699,6 +700,8 @@ static int upsert_one(tds_catalog *c, sqlite3 *db, const tds_ledger_actor *actor
 			rc = tds_error_set(TDS_ECONFLICT, "entry_owned_elsewhere",
 					   "entry %s belongs to another organisation; ids are unique across the space", ce->id);
 		have = sqlite3_column_int64(st, 2);
+		if (sqlite3_column_type(st, 5) != SQLITE_NULL)
+			issued = sqlite3_column_int64(st, 5);
 		if (!rc && ce->withdrawn)
 			old = json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
 	} else if (s != SQLITE_DONE) {
@@ -708,6 +711,14 @@ static int upsert_one(tds_catalog *c, sqlite3 *db, const tds_ledger_actor *actor
 	if (rc || (n >= 0 && ce->version <= have)) {
 		json_decref(old);
 		return rc; /* an older or equal version: nothing changes */
+	}
+	/* issued: as given, else when first received */
+	if (!ce->withdrawn) {
+		if (ce->issued < 0)
+			ce->issued = issued >= 0 ? issued : ce->modified;
+		char t[TDS_TIME_MAX];
+		tds_time_format(ce->issued, t);
+		json_object_set_new(ce->e, "issued", json_string(t));
 	}
 	/* a withdrawal keeps what the entry said (for readers of its id), marked withdrawn */
 	json_t *stored = ce->e;
@@ -756,7 +767,7 @@ static int upsert_one(tds_catalog *c, sqlite3 *db, const tds_ledger_actor *actor
 		sqlite3_bind_int64(st, 14, roles);
 		sqlite3_bind_text(st, 15, text, -1, SQLITE_STATIC);
 		if (!ce->withdrawn)
-			sqlite3_bind_int64(st, 16, ce->issued >= 0 ? ce->issued : ce->modified);
+			sqlite3_bind_int64(st, 16, ce->issued);
 		sqlite3_bind_int64(st, 17, ce->modified);
 		sqlite3_bind_int64(st, 18, now);
 		rc = step_done(db, st, "storing entry");
