@@ -432,6 +432,8 @@ static int approvals_needed(const tds_anon_rules *rules, int level)
 
 /* ---- operations ---- */
 
+static int offer_tx(tds_catalog *c, sqlite3 *db, const char *id);
+
 typedef enum { OP_CREATE, OP_UPDATE, OP_OVERRIDE, OP_REVIEW, OP_PUBLISH, OP_DEREGISTER, OP_CONFIRM, OP_REMOVE } op_kind;
 
 typedef struct op_ctx {
@@ -566,6 +568,8 @@ static int update_tx(sqlite3 *db, void *arg)
 		rc = evidence(x->c, db, "catalog.resource_updated", x->actor, r.id, r.code,
 			      json_pack("{s:I, s:i, s:s, s:b, s:s}", "version", (json_int_t)(r.version + 1), "level", x->level,
 					"grade", grade_of(x->rules, x->level), "rereview", rereview, "status", status));
+	if (!rc && approved)
+		rc = offer_tx(x->c, db, r.id);
 out:
 	rrow_free(&r);
 	return rc;
@@ -809,8 +813,70 @@ static int simple_tx(sqlite3 *db, void *arg)
 		rc = evidence(x->c, db, type, x->actor, r.id, r.code, payload);
 	else
 		json_decref(payload);
+	if (!rc)
+		rc = offer_tx(x->c, db, r.id);
 	json_decref(scope);
 	rrow_free(&r);
+	return rc;
+}
+
+/* ---- the fused catalog (catalog.h section 10) ---- */
+
+/* Offers resource `id`'s state to the operator's fused catalog through the outbox, in the caller's
+ * transaction: the entry while it is published, a withdrawal once it is not (only if it was ever
+ * offered). Entry versions count the offers (a publication with a new scope keeps the resource's
+ * version but must replace the operator's copy). */
+static int offer_tx(tds_catalog *c, sqlite3 *db, const char *id)
+{
+	sqlite3_stmt *st;
+	int rc = tds_store_prepare(db, "SELECT " RCOLS " FROM resources WHERE id = ?", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = tds_store_error(db, "reading resource");
+		sqlite3_finalize(st);
+		return rc;
+	}
+	int64_t version;
+	bool offered;
+	bool published = !strcmp((const char *)sqlite3_column_text(st, 11), "published");
+	if ((rc = cat_outbox_next_version(db, "resource", id, &version, &offered)) || (!published && !offered)) {
+		sqlite3_finalize(st);
+		return rc;
+	}
+	json_t *e;
+	if (!published) {
+		e = json_pack("{s:s, s:s, s:I, s:b}", "kind", "resource", "id", id, "version", (json_int_t)version, "withdrawn", 1);
+	} else {
+		json_t *row = row_json(st, true), *md = json_object_get(row, "metadata"), *fields = json_array();
+		const json_t *cols = json_object_get(json_array_get(json_object_get(json_object_get(row, "profile"), "tables"), 0),
+						     "columns");
+		size_t i;
+		json_t *col;
+		json_array_foreach(cols, i, col) {
+			if (i >= 2000)
+				break;
+			const char *label = tds_json_str(col, "label", NULL);
+			json_array_append_new(fields, json_pack("{s:O, s:s?, s:O}", "name", json_object_get(col, "name"), "label",
+								label && strlen(label) <= 256 ? label : NULL, "type",
+								json_object_get(col, "type")));
+		}
+		e = json_pack("{s:s, s:s, s:I, s:O, s:O, s:O, s:O?, s:n, s:O?, s:o, s:O, s:s, s:O?, s:o, s:O, s:O}", "kind",
+			      "resource", "id", id, "version", (json_int_t)version, "code", json_object_get(row, "code"), "org_id",
+			      json_object_get(row, "org_id"), "title", json_object_get(row, "name"), "description",
+			      json_object_get(md, "description"), "form", "domain", json_object_get(md, "domain"), "tags",
+			      json_is_array(json_object_get(md, "tags")) ? json_incref(json_object_get(md, "tags")) : json_array(),
+			      "grade", json_object_get(row, "grade_zh"), "level", json_string_value(json_object_get(row, "level")),
+			      "update_frequency", json_object_get(md, "update_frequency"), "fields", fields, "scope",
+			      json_object_get(row, "scope"), "modified", json_object_get(row, "updated_at"));
+		json_decref(row);
+	}
+	sqlite3_finalize(st);
+	if (!e)
+		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	rc = cat_outbox_add_tx(c, db, e);
+	json_decref(e);
 	return rc;
 }
 

@@ -761,6 +761,124 @@ static void test_receive(void **state)
 	json_decref(body);
 }
 
+
+/* The outbox rows as a JSON array of entries, oldest first. */
+static json_t *outbox(void)
+{
+	sqlite3 *db = tds_store_conn(F->store);
+	sqlite3_stmt *st;
+	ok(tds_store_prepare(db, "SELECT entry FROM catalog_outbox ORDER BY seq", &st));
+	json_t *a = json_array();
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(a, J((const char *)sqlite3_column_text(st, 0)));
+	sqlite3_finalize(st);
+	return a;
+}
+
+static void test_resource_outbox(void **state)
+{
+	(void)state;
+	static const char CSV[] = "地区,年份,参保人数\n杭州,2024,120\n宁波,2024,80\n";
+	static const tds_ledger_actor PROV = {.org = "org_01JTAXAAAAAAAAAAAAAAAAAAAA", .account = "acc_01JTAXAAAAAAAAAAAAAAAAAAAA"};
+	static const tds_ledger_actor REV = {.org = ORG_OP, .account = "acc_01JREVAAAAAAAAAAAAAAAAAAAA"};
+	tds_source_new sn = {.org_id = ORG_TAX, .name = "社保参保", .kind = "csv", .content = CSV, .content_len = strlen(CSV)};
+	json_t *out, *in;
+	ok(tds_catalog_source_create(F->cat, &PROV, &sn, &out));
+	char src[TDS_ID_MAX], res[TDS_ID_MAX];
+	snprintf(src, sizeof src, "%s", tds_json_str(out, "id", ""));
+	json_decref(out);
+	ok(tds_catalog_source_import(F->cat, &PROV, ORG_TAX, src, NULL, NULL, &out));
+	json_decref(out);
+	char body[512];
+	snprintf(body, sizeof body, "{\"source_id\":\"%s\",\"name\":\"社保参保统计\",\"description\":\"各区参保人数\","
+				    "\"update_frequency\":\"monthly\",\"domain\":\"social_security\",\"tags\":[\"社保\",\"统计\"]}", src);
+	in = J(body);
+	ok(tds_catalog_resource_create(F->cat, &PROV, ORG_TAX, in, &out));
+	json_decref(in);
+	snprintf(res, sizeof res, "%s", tds_json_str(out, "id", ""));
+	json_decref(out);
+	in = J("{\"decision\":\"approve\",\"legality\":\"compliant\",\"masking_adequate\":true,\"filing_status\":\"not_required\"}");
+	ok(tds_catalog_resource_review(F->cat, &REV, res, in, &out));
+	json_decref(in);
+	assert_string_equal(tds_json_str(out, "status", ""), "approved");
+	json_decref(out);
+	json_t *rows = outbox();
+	assert_int_equal(json_array_size(rows), 0); /* approved is not listed yet */
+	json_decref(rows);
+	/* publish: the entry */
+	in = J("{\"scope\":\"space\"}");
+	ok(tds_catalog_resource_publish(F->cat, &PROV, ORG_TAX, res, in, &out));
+	json_decref(in);
+	json_decref(out);
+	/* publish again with a narrower scope: a higher version */
+	in = J("{\"scope\":\"roles\",\"roles\":[\"consumer\"]}");
+	ok(tds_catalog_resource_publish(F->cat, &PROV, ORG_TAX, res, in, &out));
+	json_decref(in);
+	json_decref(out);
+	/* a metadata update that keeps it published */
+	in = J("{\"description\":\"各区参保人数（月度）\"}");
+	ok(tds_catalog_resource_update(F->cat, &PROV, ORG_TAX, res, in, &out));
+	json_decref(in);
+	assert_string_equal(tds_json_str(out, "status", ""), "published");
+	json_decref(out);
+	rows = outbox();
+	assert_int_equal(json_array_size(rows), 3);
+	json_t *e = json_array_get(rows, 0);
+	assert_string_equal(tds_json_str(e, "kind", ""), "resource");
+	assert_string_equal(tds_json_str(e, "id", ""), res);
+	assert_int_equal(tds_json_int(e, "version", 0), 1);
+	assert_string_equal(tds_json_str(e, "title", ""), "社保参保统计");
+	assert_string_equal(tds_json_str(e, "grade", ""), "一般");
+	assert_true(tds_json_str(e, "code", NULL) != NULL);
+	assert_int_equal(json_array_size(json_object_get(e, "fields")), 3);
+	assert_int_equal(tds_json_int(json_array_get(rows, 1), "version", 0), 2);
+	assert_string_equal(tds_json_str(json_object_get(json_array_get(rows, 1), "scope"), "scope", ""), "roles");
+	assert_string_equal(tds_json_str(json_array_get(rows, 2), "description", ""), "各区参保人数（月度）");
+	/* what the connector sends is what the operator accepts, in order */
+	bool applied;
+	size_t i;
+	json_array_foreach(rows, i, e) {
+		ok(tds_catalog_entry_upsert(F->cat, &NODE_TAX, ORG_TAX, e, &applied));
+		assert_true(applied);
+	}
+	json_decref(rows);
+	char ids[64];
+	tds_catalog_query q = {.q = "社保"};
+	search_ids(&BANK, &q, ids, sizeof ids);
+	assert_int_equal(strlen(ids), 1);
+	tds_catalog_viewer dev = {.org = "org_01JDEVAAAAAAAAAAAAAAAAAAAA", .roles = TDS_ROLE_DEVELOPER};
+	search_ids(&dev, &q, ids, sizeof ids);
+	assert_string_equal(ids, ""); /* consumers only now */
+	/* deregistration and its confirmation: withdrawals */
+	in = J("{\"reason\":\"数据停止更新\"}");
+	ok(tds_catalog_resource_deregister(F->cat, &PROV, ORG_TAX, res, in, &out));
+	json_decref(in);
+	json_decref(out);
+	in = J("{\"copies_destroyed\":true}");
+	ok(tds_catalog_resource_confirm_deregistration(F->cat, &REV, res, in, &out));
+	json_decref(in);
+	json_decref(out);
+	rows = outbox();
+	assert_int_equal(json_array_size(rows), 5);
+	for (i = 3; i < 5; i++) {
+		e = json_array_get(rows, i);
+		assert_true(tds_json_bool(e, "withdrawn", false));
+		assert_int_equal(tds_json_int(e, "version", 0), (json_int_t)i + 1);
+		ok(tds_catalog_entry_upsert(F->cat, &NODE_TAX, ORG_TAX, e, &applied));
+		assert_true(applied);
+	}
+	json_decref(rows);
+	search_ids(&BANK, &q, ids, sizeof ids);
+	assert_string_equal(ids, "");
+	/* a failed step adds nothing: publishing a deregistered resource */
+	in = J("{\"scope\":\"space\"}");
+	expect(tds_catalog_resource_publish(F->cat, &PROV, ORG_TAX, res, in, &out), TDS_ECONFLICT, "invalid_state");
+	json_decref(in);
+	rows = outbox();
+	assert_int_equal(json_array_size(rows), 5);
+	json_decref(rows);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -775,6 +893,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_import_csv, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_dcat, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_receive, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_resource_outbox, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
