@@ -794,6 +794,35 @@ static void *connector_loop(void *arg)
 	return NULL;
 }
 
+/* ---- the contract module's view of this node (tds_contract_node) ---- */
+
+static int contract_resolve(void *ctx, const char *serial, tds_arena *arena, const tds_key **key, tds_principal *p)
+{
+	node *n = ctx;
+	return tds_nodekeys_resolve(n->keys, serial, arena, key, p);
+}
+
+static int contract_operator_client(void *ctx, tds_http_client **client, char serial[TDS_ID_MAX], char org_id[TDS_ID_MAX])
+{
+	node *n = ctx;
+	*client = NULL;
+	pthread_mutex_lock(&n->cert_lock);
+	bool enrolled = n->enrolled;
+	snprintf(serial, TDS_ID_MAX, "%s", n->cert.serial);
+	snprintf(org_id, TDS_ID_MAX, "%s", n->cert.org_id);
+	pthread_mutex_unlock(&n->cert_lock);
+	if (!enrolled)
+		return tds_error_set(TDS_EUNPROC, "not_enrolled", "this connector has no certificate yet: enrol it with its operator");
+	tds_http_client *c = tds_http_client_new(tds_config_get(n->cfg, "node.operator_url"), 10000);
+	int rc = c ? tds_http_client_set_signer(c, n->key, serial) : tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	if (rc) {
+		tds_http_client_free(c);
+		return rc;
+	}
+	*client = c;
+	return 0;
+}
+
 static int node_start(node *n, const char *dir)
 {
 	uint8_t master[TDS_MASTER_KEY_LEN], pii_key[32], secret_key[32], catalog_key[32];
@@ -876,7 +905,8 @@ static int node_start(node *n, const char *dir)
 	memset(catalog_key, 0, sizeof catalog_key);
 	tds_contract_opts ctopts = {.ledger = n->ledger, .catalog = n->catalog, .key = n->key,
 				    .node_id = tds_config_get(n->cfg, "node.id"), .suite = n->suite,
-				    .is_operator = n->is_operator};
+				    .is_operator = n->is_operator,
+				    .node = {.ctx = n, .resolve = contract_resolve, .operator_client = contract_operator_client}};
 	if (!rc)
 		rc = tds_contract_open(n->store, &ctopts, &n->contract);
 	/* who signed a request: the registry on the operator, the operator's word on a connector */
