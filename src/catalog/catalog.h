@@ -531,12 +531,143 @@ int tds_catalog_resource_list(tds_catalog *c, const char *org, const char *statu
 			      json_t **out);
 
 /* ================================================================================================
- * 9. Products (product.c)
+ * 9. Products (数据产品, product.c; SQL validator sqlcheck.c; codes rescode.c)
  * ================================================================================================
- * (Section filled in by the products work: forms api | dataset | file, versions, review, product
- * codes, listing and delisting. A listed product is offered to the fused catalog through the
- * outbox, section 10, as an entry of kind "product".)
+ *
+ * A product packages a resource for use. It is built on one resource of the same organisation
+ * that is approved or published, and takes one of three forms:
+ *
+ *   api      a stored, validated SELECT over the resource's table plus an interface spec:
+ *            parameters (name, type, required) and output fields (name, label, type). Two ways in:
+ *              wizard  {"mode":"wizard","table"?,"fields":[col…],"filters":[{"field","op","param"?,
+ *                      "required"?}],"order_by"?:[{"field","desc"?}],"limit"?}: the SQL is generated
+ *                      (ops eq ne lt le gt ge like; an optional filter is (:p IS NULL OR …));
+ *              script  {"mode":"script","sql","parameters":[{"name","type","required"?,
+ *                      "description"?}],"labels"?:{column: label}}: a parameterised SELECT checked
+ *                      by tds_product_sql_check on the resource's data file.
+ *            Both are checked the same way; the stored spec is {"mode","table","sql","parameters",
+ *            "outputs", and for the wizard "wizard" (the input)}.
+ *   dataset  {"fields":[{"name","permission"?,"mask"?}]}: chosen columns with a field-level
+ *            permission (read | masked | compute_only) and a masking rule of the anon module
+ *            (a method name "suppress" | "email" | "year" | "ip" | "hash" | "none", or
+ *            {"method":"keep","first","last"}); without one the resource scan's suggested mask is
+ *            the default, and the permission defaults to masked when that mask hides anything.
+ *   file     {"file_name","media_type","content_base64"}: the upload (bounded by api.max_body) is
+ *            kept as DIR/data/<product id>-v<N>.file (0600) with its size, the suite hash
+ *            ("hash", "hash_alg") and, for text and CSV, a preview (first lines, bounded).
+ *
+ * Common members: "name" (1-128 bytes, no control characters), "description" (≤ 4000), "scenarios"
+ * (1-16 declared use scenarios / purposes, each 1-200 bytes: contracts check purposes against
+ * them), "industry" (GB/T 4754-2017: a section letter A-T, optionally followed by the 2-digit
+ * division of that section and up to 2 more digits: "I", "I65", "I6510"), "domain", "tags" (≤ 32,
+ * each 1-32 bytes). Unknown members are TDS_EINVAL.
+ *
+ * Versions. Every registration or update writes an immutable version: its content (the members
+ * above, the form, the resource id and the checked spec) as canonical JSON with its suite hash.
+ * A version is pending_review, approved or rejected; its content never changes (a trigger refuses
+ * any edit), so tds_catalog_product_version returns exactly what was approved, and a contract pins
+ * (product id, version, content_hash).
+ *
+ * Lifecycle (each step and its evidence entry commit in one transaction; subjects: the product id,
+ * its code once it has one, and its resource id):
+ *   register   provider → pending_review (version 1)                catalog.product_registered
+ *   review     operator/admin, not of the product's organisation and not its registrant
+ *              (TDS_EPERM "self_review", evidenced: catalog.product_review_refused), approves or
+ *              rejects the pending version: {"decision","reasons"(required to reject),"version"?}.
+ *              The first approval gives the product its code BASE "/prd/" SERIAL CHECK (the check
+ *              character of resource codes, section 6). A listed product moves to the newly
+ *              approved version (a new outbox entry).                catalog.product_reviewed
+ *   list       provider, approved | delisted → listed, with a scope like a resource's publication
+ *              (default the whole space); the resource must still be approved or published. The
+ *              fused-catalog entry (section 10, kind "product") goes to the outbox in the same
+ *              transaction.                                         catalog.product_listed
+ *   delist     provider, listed → delisted; outbox entry {"withdrawn":true}.  catalog.product_delisted
+ *   update     provider, any state but removed while no version waits for review: version N+1,
+ *              pending_review. A rejected product goes back to pending_review; an approved, listed
+ *              or delisted one keeps its state (and a listed one stays listed at its last approved
+ *              version) until the new version is reviewed.       catalog.product_updated
+ *   remove     operator/admin, any state but removed → removed, with a reason; a listed product is
+ *              withdrawn from the fused catalog.                     catalog.product_removed
+ * Wrong states are TDS_ECONFLICT "invalid_state" ("review_pending" for an update while a version
+ * waits). `org` arguments (NULL = any) restrict to that organisation's products (TDS_ENOTFOUND
+ * "product_not_found" else).
+ *
+ * A product as JSON: {"id","org_id","resource_id","form","name","status","version" (latest),
+ * "approved_version","pending_version","code","scope","note","created_by","created_at",
+ * "updated_at"} and, for one product (not in lists), "current" (the latest version, as
+ * tds_catalog_product_version gives it), "approved" (the last approved version, when another) and
+ * "reviews".
  * ---------------------------------------------------------------------------------------------- */
+
+#define TDS_PRODUCT_SQL_MAX 16384 /* bytes of an API product's SQL */
+#define TDS_PRODUCT_PREVIEW_LINES 20
+#define TDS_PRODUCT_PREVIEW_MAX 8192 /* bytes of a file product's preview */
+
+/* Product codes: BASE "/prd/" SERIAL CHECK, as resource codes (section 6) with "/prd/": same base,
+ * same 8-digit serials (a series of their own), same ISO 7064 MOD 37,36 check character. */
+int tds_prdcode_format(const char *base, uint64_t serial, char *out, size_t cap);
+/* TDS_EINVAL "invalid_code" with a message saying what is wrong. */
+int tds_prdcode_parse(const char *base, const char *code, uint64_t *serial);
+
+/* Checks an API product's SQL with SQLite's own parser on `db` (the resource's data, opened with
+ * tds_product_sql_open; the fuzz target uses an in-memory database): exactly one statement (only
+ * spaces, comments and ';' after it), at most TDS_PRODUCT_SQL_MAX bytes of UTF-8, prepared under an
+ * authorizer that admits SELECT, reads of `table` (any column) in the main database and the
+ * deterministic built-in functions listed in sqlcheck.c, and denies ATTACH, DETACH, PRAGMA, every
+ * write and schema change, the schema tables, other tables, recursive CTEs and every other function;
+ * sqlite3_stmt_readonly, no EXPLAIN, the table actually read; parameters named (:name) only and
+ * exactly the `nparams` declared names (each used). The statement is prepared, never stepped.
+ * *columns (may be NULL): the output columns [{"name","decl_type"}] (unique names).
+ * TDS_EINVAL "invalid_sql" with "offset N: …" naming the byte offset of the token that is wrong
+ * (e.g. `offset 17: table "accounts" is not this resource's table ("企业纳税")`), or
+ * "invalid_parameter". The authorizer is removed from db before returning. */
+int tds_product_sql_check(sqlite3 *db, const char *table, const char *sql, const char *const *params, size_t nparams,
+			  json_t **columns);
+/* Opens a resource's data file for product SQL: read-only, query_only, defensive, untrusted schema,
+ * no extensions, no attached databases. TDS_EIO "cannot_open". */
+int tds_product_sql_open(const char *path, sqlite3 **out);
+/* tds_product_sql_open + tds_product_sql_check + close. */
+int tds_product_sql_check_file(const char *path, const char *table, const char *sql, const char *const *params,
+			       size_t nparams, json_t **columns);
+/* True for a parameter name: 1-64 bytes of letters, digits, '_' and non-ASCII UTF-8, not starting
+ * with a digit. */
+bool tds_product_param_name_valid(const char *name);
+
+/* in: {"resource_id","name","form","spec", "scenarios", optional "description","industry","domain",
+ * "tags"}. *out: the product. */
+int tds_catalog_product_create(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const json_t *in,
+			       json_t **out);
+/* in: any member of create but resource_id and form (at least one); members left out keep the
+ * previous version's value ("spec" replaces the whole spec; a file product without a new spec keeps
+ * its file). */
+int tds_catalog_product_update(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const char *id,
+			       const json_t *in, json_t **out);
+/* in: {"decision":"approve"|"reject","reasons":[…],"version"?}; "version", when given, must be
+ * the pending one (TDS_ECONFLICT "version_mismatch"). */
+int tds_catalog_product_review(tds_catalog *c, const tds_ledger_actor *actor, const char *id, const json_t *in,
+			       json_t **out);
+/* in: {} or a scope as for tds_catalog_resource_publish ({"scope":"space"} by default). */
+int tds_catalog_product_list_on(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const char *id,
+				const json_t *in, json_t **out);
+/* in: {} or {"reason"}. */
+int tds_catalog_product_delist(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const char *id,
+			       const json_t *in, json_t **out);
+/* in: {"reason"}. */
+int tds_catalog_product_remove(tds_catalog *c, const tds_ledger_actor *actor, const char *id, const json_t *in,
+			       json_t **out);
+int tds_catalog_product_get(tds_catalog *c, const char *org, const char *id, json_t **out);
+/* One version, exactly as stored: {"product_id","version","status","content","content_hash",
+ * "hash_alg","created_by","created_at","reviewed_at"}. TDS_ENOTFOUND "version_not_found". */
+int tds_catalog_product_version(tds_catalog *c, const char *org, const char *id, int64_t version, json_t **out);
+/* The product with this code; the code is validated first (TDS_EINVAL "invalid_code"). */
+int tds_catalog_product_by_code(tds_catalog *c, const char *org, const char *code, json_t **out);
+/* Page in id order after cursor, optionally of one status and/or form:
+ * {"items":[…],"next_cursor":…|null}. */
+int tds_catalog_product_list(tds_catalog *c, const char *org, const char *status, const char *form, int limit,
+			     const char *cursor, json_t **out);
+/* The bytes of a file product's version (malloc'd into *data, *len), checked against the stored
+ * hash (TDS_EIO "file_corrupt" otherwise). For delivery. */
+int tds_catalog_product_file(tds_catalog *c, const char *org, const char *id, int64_t version, void **data, size_t *len);
 
 /* ================================================================================================
  * 10. Fused catalog (融合目录) and search (fused.c)

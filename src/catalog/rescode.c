@@ -1,9 +1,10 @@
 /*
  * rescode.c — resource codes (数据资源标识, catalog.h section 6): the URI a resource gets on approval,
  * BASE "/res/" SERIAL CHECK, and its check character, ISO 7064 MOD 37,36 (the hybrid system with
- * M = 36 over the alphabet 0-9 A-Z) computed over the serial. Pure functions: no store, no state.
+ * M = 36 over the alphabet 0-9 A-Z) computed over the serial; product codes (section 9) are the
+ * same with "/prd/". Pure functions: no store, no state.
  *
- * Not for assigning serials (resource.c does, inside the approval's transaction).
+ * Not for assigning serials (resource.c and product.c do, inside the approval's transaction).
  */
 #include "catalog/internal.h"
 
@@ -53,43 +54,67 @@ int tds_rescode_base_check(const char *base)
 	return 0;
 }
 
-int tds_rescode_format(const char *base, uint64_t serial, char *out, size_t cap)
+/* Codes of both kinds: BASE "/" KIND "/" SERIAL CHECK, KIND "res" or "prd"; `what` names the kind
+ * in messages ("resource", "product"). */
+static int code_format(const char *base, const char *kind, const char *what, uint64_t serial, char *out, size_t cap)
 {
 	int rc = tds_rescode_base_check(base);
 	if (rc)
 		return rc;
 	if (serial == 0 || serial > TDS_RESCODE_SERIAL_MAX)
-		return tds_error_set(TDS_EINVAL, "invalid_serial", "resource serials run from 1 to %llu",
+		return tds_error_set(TDS_EINVAL, "invalid_serial", "%s serials run from 1 to %llu", what,
 				     (unsigned long long)TDS_RESCODE_SERIAL_MAX);
 	char body[16];
 	snprintf(body, sizeof body, "%0*llu", TDS_RESCODE_SERIAL_DIGITS, (unsigned long long)serial);
-	int w = snprintf(out, cap, "%s/res/%s%c", base, body, tds_rescode_check_char(body, strlen(body)));
+	int w = snprintf(out, cap, "%s/%s/%s%c", base, kind, body, tds_rescode_check_char(body, strlen(body)));
 	if (w < 0 || (size_t)w >= cap)
 		return tds_error_set(TDS_EINVAL, "invalid_code", "the code does not fit in %zu bytes", cap);
 	return 0;
 }
 
-int tds_rescode_parse(const char *base, const char *code, uint64_t *serial)
+static int code_parse(const char *base, const char *kind, const char *what, const char *code, uint64_t *serial)
 {
 	size_t bn = base ? strlen(base) : 0, n = code ? strlen(code) : 0;
+	char seg[8];
+	snprintf(seg, sizeof seg, "/%s/", kind);
 	if (serial)
 		*serial = 0;
-	if (n != bn + 5 + TDS_RESCODE_SERIAL_DIGITS + 1 || memcmp(code, base, bn) != 0 || memcmp(code + bn, "/res/", 5) != 0)
+	if (n != bn + 5 + TDS_RESCODE_SERIAL_DIGITS + 1 || memcmp(code, base, bn) != 0 || memcmp(code + bn, seg, 5) != 0)
 		return tds_error_set(TDS_EINVAL, "invalid_code",
-				     "a resource code is %s/res/ followed by %d digits and a check character",
-				     base ? base : "(base)", TDS_RESCODE_SERIAL_DIGITS);
+				     "a %s code is %s/%s/ followed by %d digits and a check character", what,
+				     base ? base : "(base)", kind, TDS_RESCODE_SERIAL_DIGITS);
 	const char *body = code + bn + 5;
 	uint64_t v = 0;
 	for (int i = 0; i < TDS_RESCODE_SERIAL_DIGITS; i++) {
 		if (body[i] < '0' || body[i] > '9')
-			return tds_error_set(TDS_EINVAL, "invalid_code", "the serial of a resource code is %d digits",
+			return tds_error_set(TDS_EINVAL, "invalid_code", "the serial of a %s code is %d digits", what,
 					     TDS_RESCODE_SERIAL_DIGITS);
 		v = v * 10 + (uint64_t)(body[i] - '0');
 	}
 	if (v == 0 || body[TDS_RESCODE_SERIAL_DIGITS] != tds_rescode_check_char(body, TDS_RESCODE_SERIAL_DIGITS))
 		return tds_error_set(TDS_EINVAL, "invalid_code",
-				     "the check character of the resource code is wrong (ISO 7064 MOD 37,36): mistyped?");
+				     "the check character of the %s code is wrong (ISO 7064 MOD 37,36): mistyped?", what);
 	if (serial)
 		*serial = v;
 	return 0;
+}
+
+int tds_rescode_format(const char *base, uint64_t serial, char *out, size_t cap)
+{
+	return code_format(base, "res", "resource", serial, out, cap);
+}
+
+int tds_rescode_parse(const char *base, const char *code, uint64_t *serial)
+{
+	return code_parse(base, "res", "resource", code, serial);
+}
+
+int tds_prdcode_format(const char *base, uint64_t serial, char *out, size_t cap)
+{
+	return code_format(base, "prd", "product", serial, out, cap);
+}
+
+int tds_prdcode_parse(const char *base, const char *code, uint64_t *serial)
+{
+	return code_parse(base, "prd", "product", code, serial);
 }

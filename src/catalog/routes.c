@@ -6,7 +6,8 @@
  * and admin register, update, publish and deregister (a provider only its organisation's); operator
  * and admin review, override scan verdicts, confirm deregistrations and remove; all three read (a
  * provider only its own). tds_identity_can actions come with the catalog's part of the permission
- * matrix.
+ * matrix. Product routes follow the resources' model: provider and admin register, update, list and
+ * delist; operator and admin review and remove; all three read (a provider only its own).
  */
 #include "catalog/internal.h"
 
@@ -275,6 +276,112 @@ static int res_confirm(tds_req *req, tds_resp *resp)
 }
 static int res_remove(tds_req *req, tds_resp *resp) { return res_reviewer_op(req, resp, tds_catalog_resource_remove); }
 
+/* ---- products (数据产品): same role model as resources ---- */
+
+static int prd_create(tds_req *req, tds_resp *resp)
+{
+	const char *org;
+	json_t *in, *out;
+	int rc = body_object(req, &in);
+	if (rc || (rc = scope(req, &org)))
+		return rc;
+	tds_ledger_actor a = actor_of(req);
+	if ((rc = tds_catalog_product_create(cat_of(req), &a, org, in, &out)))
+		return rc;
+	return tds_resp_json(resp, 201, out);
+}
+
+static int prd_list(tds_req *req, tds_resp *resp)
+{
+	const char *org, *cursor;
+	int limit, rc;
+	json_t *out;
+	if ((rc = res_scope(req, &org)) || (rc = tds_req_page(req, 50, 500, &limit, &cursor)) ||
+	    (rc = tds_catalog_product_list(cat_of(req), org, tds_req_query(req, "status"), tds_req_query(req, "form"), limit,
+					   cursor, &out)))
+		return rc;
+	return tds_resp_json(resp, 200, out);
+}
+
+static int prd_get(tds_req *req, tds_resp *resp)
+{
+	const char *org;
+	json_t *out;
+	int rc = res_scope(req, &org);
+	if (rc || (rc = tds_catalog_product_get(cat_of(req), org, tds_req_param(req, "id"), &out)))
+		return rc;
+	return tds_resp_json(resp, 200, out);
+}
+
+static int prd_version(tds_req *req, tds_resp *resp)
+{
+	const char *org, *vs = tds_req_param(req, "version");
+	json_t *out;
+	int rc = res_scope(req, &org);
+	if (rc)
+		return rc;
+	size_t n = vs ? strlen(vs) : 0;
+	if (n == 0 || n > 9 || strspn(vs, "0123456789") != n || vs[0] == '0')
+		return tds_error_set(TDS_EINVAL, "invalid_version", "the version is a positive integer");
+	if ((rc = tds_catalog_product_version(cat_of(req), org, tds_req_param(req, "id"), atoll(vs), &out)))
+		return rc;
+	return tds_resp_json(resp, 200, out);
+}
+
+static int prd_by_code(tds_req *req, tds_resp *resp)
+{
+	const char *org, *code = tds_req_query(req, "code");
+	json_t *out;
+	int rc = res_scope(req, &org);
+	if (rc)
+		return rc;
+	if (!code)
+		return tds_error_set(TDS_EINVAL, "missing_code", "give the product code as ?code=");
+	if ((rc = tds_catalog_product_by_code(cat_of(req), org, code, &out)))
+		return rc;
+	return tds_resp_json(resp, 200, out);
+}
+
+static int prd_update(tds_req *req, tds_resp *resp) { return res_provider_op(req, resp, tds_catalog_product_update); }
+static int prd_list_on(tds_req *req, tds_resp *resp) { return res_provider_op(req, resp, tds_catalog_product_list_on); }
+static int prd_delist(tds_req *req, tds_resp *resp) { return res_provider_op(req, resp, tds_catalog_product_delist); }
+static int prd_review(tds_req *req, tds_resp *resp) { return res_reviewer_op(req, resp, tds_catalog_product_review); }
+static int prd_remove(tds_req *req, tds_resp *resp) { return res_reviewer_op(req, resp, tds_catalog_product_remove); }
+
+static int product_routes(tds_catalog *c, struct tds_router *r)
+{
+	static const struct {
+		const char *method, *pattern;
+		tds_roles roles;
+		tds_handler fn;
+		const char *summary;
+	} prd[] = {
+	    {"POST", "/api/v1/products", RES_PROVIDER_ROLES, prd_create,
+	     "Register a data product (数据产品) on an approved resource: an API (wizard or SQL script), a dataset or a file"},
+	    {"GET", "/api/v1/products", RES_READ_ROLES, prd_list, "Data products (status, form, limit, cursor); a provider sees its own"},
+	    {"GET", "/api/v1/product-codes", RES_READ_ROLES, prd_by_code, "The product with a code (?code=), the code validated"},
+	    {"GET", "/api/v1/products/{id}", RES_READ_ROLES, prd_get,
+	     "One product with its latest and last approved versions and its reviews"},
+	    {"GET", "/api/v1/products/{id}/versions/{version}", RES_READ_ROLES, prd_version,
+	     "One immutable version of a product, exactly as registered and reviewed (what a contract pins)"},
+	    {"POST", "/api/v1/products/{id}/update", RES_PROVIDER_ROLES, prd_update,
+	     "Update a product: a new version that needs review; a listed product stays listed at its approved version"},
+	    {"POST", "/api/v1/products/{id}/review", RES_REVIEW_ROLES, prd_review,
+	     "Approve or reject a product's pending version; the first approval gives the product its code"},
+	    {"POST", "/api/v1/products/{id}/list", RES_PROVIDER_ROLES, prd_list_on,
+	     "List (上架) an approved product in the fused catalog with a scope"},
+	    {"POST", "/api/v1/products/{id}/delist", RES_PROVIDER_ROLES, prd_delist,
+	     "Delist (下架) a product: withdrawn from the fused catalog"},
+	    {"POST", "/api/v1/products/{id}/remove", RES_REVIEW_ROLES, prd_remove, "The operator removes a product (forced)"},
+	};
+	for (size_t i = 0; i < TDS_ARRAY_LEN(prd); i++) {
+		int rc = tds_router_add(r, prd[i].method, prd[i].pattern, prd[i].roles, prd[i].fn, c, prd[i].summary);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 int tds_catalog_routes(tds_catalog *c, struct tds_router *r)
 {
 	static const struct {
@@ -327,5 +434,5 @@ int tds_catalog_routes(tds_catalog *c, struct tds_router *r)
 		if (rc)
 			return rc;
 	}
-	return 0;
+	return product_routes(c, r); /* products (数据产品) */
 }

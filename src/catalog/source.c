@@ -9,8 +9,9 @@
  * Invariants:
  *   - a row's data_file, when set, names a complete file in DIR/data written by tds_csv_import;
  *     it changes only in the transaction that records the import and its evidence;
- *   - every file in DIR/data is either the data_file or the upload of a source, or garbage that
- *     tds_catalog_open removes (temporary files of interrupted imports, files of failed commits);
+ *   - every file in DIR/data is either the data_file or the upload of a source, the file of a
+ *     product version (product.c), or garbage that tds_catalog_open removes (temporary files of
+ *     interrupted imports, files of failed commits);
  *   - "importing" is never stored: it is the in-memory `running` list, so a crash leaves the last
  *     committed state, not a stuck status;
  *   - a connection string is stored only sealed; `location` holds its redacted form.
@@ -90,7 +91,8 @@ static int cleanup(tds_catalog *c)
 	if (!d)
 		return tds_error_set(TDS_EIO, NULL, "cannot read %s: %s", c->data_dir, strerror(errno));
 	sqlite3_stmt *st;
-	int rc = tds_store_prepare(db, "SELECT 1 FROM sources WHERE data_file = ?1 OR (id || '.upload.csv') = ?1", &st);
+	int rc = tds_store_prepare(db, "SELECT 1 FROM sources WHERE data_file = ?1 OR (id || '.upload.csv') = ?1"
+				       " UNION ALL SELECT 1 FROM product_versions WHERE file_name = ?1", &st);
 	struct dirent *e;
 	while (!rc && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
