@@ -240,6 +240,207 @@ int tds_contract_ack(tds_contract *ct, const tds_ledger_actor *actor, const char
 		     const json_t *in, json_t **out);
 
 /* ================================================================================================
+ * 4. Authorization tokens (使用授权令牌, token.c)
+ *
+ * The operator issues a token per active contract to the consumer, bound to one of its accounts or
+ * to one of its connectors; provider connectors verify it OFFLINE with the operator's public key
+ * (DIR/operator.pub) and the token revocation list the contract feed delivers ("token_revoked").
+ *
+ * Text form:  "tds1." base64url(claims) "." base64url(signature)   (base64url unpadded)
+ *   claims     the canonical JSON (base.h) of
+ *                {"typ":"tds.token/1","alg":"sm2-sm3"|"ed25519","kid":"<64 hex operator key id>",
+ *                 "iss":"node_…" (operator node),"jti":"tok_…",
+ *                 "sub":{"org":"org_…","account":"acc_…"} | {"org":"org_…","connector":"node_…"},
+ *                 "aud":"org_…" (the provider organisation),"ctr":"ctr_…","ver":N,
+ *                 "products":["…",…] (1..16 ids),"actions":["query",…] (policy action names),
+ *                 "mode":"api"|"dataset"|"file"|"compute",
+ *                 "limits":{"count":N,"per_minute":N,"per_day":N} (each optional: the contract's),
+ *                 "iat","nbf","exp": RFC 3339 times (exp - iat at most TDS_CONTRACT_TOKEN_MAX_TTL_MS)}
+ *   signature  tds_sign(operator key, claims bytes) — the bytes must be canonical, so one token has
+ *              exactly one valid encoding.
+ *
+ * Verification (tds_contract_token_verify) is strict and names each refusal:
+ *   TDS_ETOOBIG "token_too_large"     more than TDS_CONTRACT_TOKEN_MAX_LEN bytes
+ *   TDS_EINVAL  "token_malformed"     not "tds1.<claims>.<signature>" (prefix, parts, characters)
+ *               "token_bad_encoding"  a part is not unpadded base64url
+ *               "token_bad_json"      claims are not a JSON object (strict parse, base.h)
+ *               "token_not_canonical" claims are not in canonical form
+ *               "token_bad_claims"    a member missing, unknown, of the wrong type or value (named)
+ *   TDS_EAUTH   "token_unknown_key"   kid is not the operator key's id
+ *               "token_alg_mismatch"  alg is not the operator key's algorithm
+ *               "token_bad_signature" the signature does not verify over the claims
+ *               "token_not_yet_valid" now < nbf - TDS_CONTRACT_TOKEN_SKEW_MS
+ *               "token_expired"       now >= exp + TDS_CONTRACT_TOKEN_SKEW_MS
+ *               "token_revoked"       on the revocation list (the module's check, not the pure verifier)
+ *   TDS_EPERM   "token_wrong_audience"  aud is not the verifying connector's organisation
+ *               "token_wrong_connector" a connector-bound token presented by another caller
+ * ================================================================================================ */
+
+#define TDS_CONTRACT_TOKEN_PREFIX "tds1."
+#define TDS_CONTRACT_TOKEN_MAX_LEN 4096
+#define TDS_CONTRACT_TOKEN_TTL_MS (15 * 60 * 1000)     /* lifetime of an issued token */
+#define TDS_CONTRACT_TOKEN_MAX_TTL_MS (24 * 3600 * 1000) /* longest lifetime a verifier accepts */
+#define TDS_CONTRACT_TOKEN_SKEW_MS (60 * 1000)         /* clock difference admitted at both ends */
+#define TDS_CONTRACT_TOKEN_MAX_PRODUCTS 16
+
+typedef struct tds_token_claims {
+	char id[TDS_ID_MAX];                /* jti, "tok_<ULID>" */
+	char issuer[TDS_ID_MAX];            /* iss, the operator's node id */
+	char key_id[TDS_KEY_ID_LEN + 1];    /* kid (tds_contract_token_issue fills it) */
+	tds_suite suite;                    /* alg's suite (filled by issue) */
+	char org[TDS_ID_MAX];               /* sub.org: the consumer organisation */
+	char account[TDS_ID_MAX];           /* sub.account, or "" */
+	char connector[TDS_ID_MAX];         /* sub.connector (a node id), or ""; exactly one of the two */
+	char audience[TDS_ID_MAX];          /* aud: the provider organisation */
+	char contract_id[TDS_ID_MAX];       /* ctr */
+	int64_t version;                    /* ver: the contract version */
+	size_t n_products;
+	char products[TDS_CONTRACT_TOKEN_MAX_PRODUCTS][TDS_ID_MAX];
+	uint32_t actions;                   /* bit (1u << tds_policy_action) per action; USE = all */
+	char mode[16];                      /* usage mode: the product form */
+	int64_t limit_count, limit_per_minute, limit_per_day; /* -1 when the contract sets none */
+	int64_t issued_at_ms, not_before_ms, expires_at_ms;
+} tds_token_claims;
+
+/* Signs the claims with the operator's private key and appends the token text to out. The claims
+ * are validated as the verifier would (key_id and suite are taken from the key); out is unchanged
+ * on failure. */
+int tds_contract_token_issue(const tds_token_claims *claims, const tds_key *operator_key, tds_buf *out);
+
+/* Parses and verifies token[0..len) under the operator's public key at now_ms: structure, canonical
+ * claims, key id, algorithm, signature, validity window (errors above). *out is zeroed on failure.
+ * Pure: no revocation list, audience or caller (see tds_contract_token_check_binding). */
+int tds_contract_token_verify(const char *token, size_t len, const tds_key *operator_key, int64_t now_ms,
+			      tds_token_claims *out);
+
+/* Checks a verified token's binding: aud must be audience_org ("token_wrong_audience"); a token
+ * bound to a connector must be presented by that connector's signed call, caller_node being the
+ * signer's node id (NULL when the caller did not sign: "token_wrong_connector"). */
+int tds_contract_token_check_binding(const tds_token_claims *c, const char *audience_org, const char *caller_node);
+
+/* Who is asking, as the routes resolve the principal. */
+typedef struct tds_contract_party {
+	const char *org;       /* the principal's organisation (NULL when none) */
+	const char *account;   /* "acc_…" for an account, NULL for a node */
+	const char *connector; /* the calling node's id for a signed node call, else NULL */
+	bool oversight;        /* operator or admin role: may act on any contract */
+} tds_contract_party;
+
+/* Operator: issues a token for contract_id to `who`, an account or connector of the contract's
+ * consumer organisation, when the contract is active and not frozen (TDS_ECONFLICT
+ * "contract_not_active" / "contract_frozen"; TDS_EPERM "not_the_consumer"; TDS_ENOTFOUND
+ * "contract_not_found"). Recorded (contract_tokens) and evidenced ("contract.token_issued"). *out:
+ * {"token","token_id","contract_id","version","expires_at","claims":{…}}. Refresh = ask again. */
+int tds_contract_token_create(tds_contract *ct, const tds_contract_party *who, const char *contract_id,
+			      json_t **out);
+
+/* Operator: revokes a token (oversight, or the consumer organisation that holds it) with a reason;
+ * the feed carries a "token_revoked" item to the contract's connectors. TDS_ECONFLICT
+ * "already_revoked"; TDS_ENOTFOUND "token_not_found". *out: the token record. */
+int tds_contract_token_revoke(tds_contract *ct, const tds_contract_party *who, const char *contract_id,
+			      const char *token_id, const char *reason, json_t **out);
+
+/* ================================================================================================
+ * 5. Enforcement on connectors: local contracts, decisions, counters, violations, freezes
+ *    (enforce.c, sync.c; docs/contracts.md "Enforcement")
+ *
+ * A connector keeps every contract it is a party to (from the operator's feed, countersignature
+ * verified with DIR/operator.pub), compiled once. tds_contract_decide is the data plane's in-process
+ * call: the contract must be active (not filed-only, suspended, terminated or past its validity) and
+ * its consumer not frozen, then the policy module decides with the contract's counters. Counters are
+ * journalled to SQLite through the policy journal hook (write-behind, absolute values, snapshots),
+ * restored and replayed at start. Every deny by the contract's policy is a violation: recorded,
+ * evidenced, reported to the operator through an outbox; the consumer is frozen on that contract
+ * when its violations reach the contract's violation_policy.freeze_after, or at once for a serious
+ * one (a prohibited action, or a bulk-export pattern: a denied export/distribute, or a denied
+ * request naming more than TDS_CONTRACT_BULK_FIELDS fields). Only the operator unfreezes (feed
+ * "unfrozen").
+ * ================================================================================================ */
+
+#define TDS_CONTRACT_BULK_FIELDS 16
+#define TDS_CONTRACT_DEFAULT_FREEZE_AFTER 3
+
+/* Where this connector's operator is; the node passes it on every sync (it may change on
+ * re-enrolment). */
+typedef struct tds_contract_link {
+	const char *operator_url;      /* node.operator_url */
+	const char *operator_pub_path; /* DIR/operator.pub: verifies filings and tokens */
+	const char *operator_node_id;  /* the certificate's issuer */
+	const char *own_serial;        /* this node's certificate serial: signs calls to the operator */
+	const char *own_org_id;        /* this node's organisation */
+	const char *own_node_id;
+} tds_contract_link;
+
+/* One pass of the connector's duties (the node calls it about every second once enrolled):
+ * installs the operator key when DIR/operator.pub changed, flushes the counters' journal (and a
+ * snapshot now and then), sends queued violation reports, then pulls the feed after the last seq
+ * seen, applying each item exactly once (filed/amended: verify, store, compile, acknowledge;
+ * activated, suspended, resumed, terminated, expired, frozen, unfrozen, token_revoked). An item that
+ * cannot be applied stops the pass (it is retried next time); the seq is stored with the item's
+ * effect in one transaction. *report (may be NULL): {"applied":n,"after":seq,"reports_sent":n}. */
+int tds_contract_sync(tds_contract *ct, const tds_contract_link *link, json_t **report);
+
+/* A decision request of the data plane. */
+typedef struct tds_contract_request {
+	const char *token;        /* authorization token (the consumer's credential), or NULL … */
+	size_t token_len;
+	const char *contract_id;  /* … and a contract id, for trusted local callers (the subject is the
+				     contract's consumer; account/connector below are vouched for) */
+	const char *account, *connector;
+	const char *caller_node;  /* node id of a signed caller, else NULL */
+	tds_policy_request policy; /* action, purpose, fields, … (org/account/connector are set here) */
+} tds_contract_request;
+
+typedef struct tds_contract_outcome {
+	char contract_id[TDS_ID_MAX];
+	int64_t version;
+	int64_t violations;          /* the consumer's counted violations of this contract */
+	bool frozen;                 /* after this decision */
+	char violation_id[TDS_ID_MAX]; /* "vio_…" when this deny was recorded as a violation */
+} tds_contract_outcome;
+
+/* Decides one request at now_ms. Returns 0 with a decision (permit or deny; state refusals have the
+ * codes contract_not_active, contract_suspended, contract_terminated, contract_expired, frozen and
+ * the clause ""), or an error without a decision: a token refusal (section 4 codes), TDS_ENOTFOUND
+ * "contract_not_found" (no such contract on this connector), TDS_EPERM "not_the_provider" (only the
+ * provider's connector enforces), TDS_EINVAL "invalid_request" (the policy module's). A violation's
+ * records are committed before the call returns. Thread-safe. */
+int tds_contract_decide(tds_contract *ct, const tds_contract_request *req, int64_t now_ms, tds_policy_decision *d,
+			tds_contract_outcome *o);
+
+/* Writes the counters' pending journal records to the store (the node's sync does it every pass;
+ * tds_contract_free does it last). snapshot: also store snapshots and truncate the journal. */
+int tds_contract_flush(tds_contract *ct, bool snapshot);
+
+/* Stops enforcement at shutdown, once no request or sync runs: flushes the journal with a snapshot
+ * and frees the local contracts (a later call makes them again from the store). NULL is fine. */
+void tds_contract_stop(tds_contract *ct);
+
+/* A contract as this connector holds it: {"id","version","role":"provider"|"consumer","state",
+ * "provider_org","consumer_org","document_hash","valid_from","valid_to","freeze_after","frozen",
+ * "violations","counters":{snapshot}}. TDS_ENOTFOUND "contract_not_found". */
+int tds_contract_local_get(tds_contract *ct, const char *id, json_t **out);
+
+/* Violations: on a connector its own records, on the operator the reports received. org: only
+ * those where this organisation is a party (NULL = all). Paged by id. *out: {"items":[…],
+ * "next_cursor"}. */
+int tds_contract_violation_list(tds_contract *ct, const char *org, const char *contract_id, int limit,
+				const char *cursor, json_t **out);
+
+/* Operator: a connector's violation report (signed call of the provider's connector: reporter_org
+ * must be the contract's provider). Stored once per violation id (a resend answers the stored
+ * record), evidenced ("contract.violation_reported"); a report with "frozen":true freezes the
+ * contract on the operator (new tokens refused) and tells the consumer's connectors (feed
+ * "frozen"). */
+int tds_contract_violation_receive(tds_contract *ct, const char *reporter_org, const char *reporter_node,
+				   const json_t *report, json_t **out);
+
+/* Operator: unfreezes a frozen contract (oversight only, reason required): evidenced
+ * ("contract.unfrozen"), feed "unfrozen" to both connectors. TDS_ECONFLICT "not_frozen". */
+int tds_contract_unfreeze(tds_contract *ct, const tds_contract_party *who, const char *contract_id,
+			  const char *reason, json_t **out);
+
+/* ================================================================================================
  * 6. HTTP routes (routes.c)
  * ================================================================================================ */
 

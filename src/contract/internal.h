@@ -18,6 +18,7 @@ struct tds_contract {
 	bool is_operator;
 	tds_contract_node node;
 	pthread_mutex_t lock;
+	struct ct_enforcer *enf; /* enforcement state (enforce.c): made on first use, freed by ct_enforce_free */
 };
 
 /* Migration 1: templates, orders, contracts, versions, signatures, acks (contract.c). */
@@ -90,5 +91,21 @@ int ct_template_get_tx(sqlite3 *db, const char *id, const char *form, int64_t ve
 /* Product forms and the actions each allows. */
 bool ct_form_valid(const char *form);
 bool ct_form_allows(const char *form, const char *action);
+
+/* ---- enforcement side (token.c, enforce.c, sync.c) ---- */
+
+/* Flushes the counters' journal and frees ct->enf (NULL is fine). tds_contract_free must call it
+ * before it frees anything else. */
+void ct_enforce_free(tds_contract *ct);
+
+/* Connector: installs the operator's public key (PEM text) and node id, which verify filings and
+ * tokens (tds_contract_sync does it from DIR/operator.pub; tests call it directly). */
+int ct_enforce_set_operator(tds_contract *ct, const char *operator_pem, const char *operator_node_id,
+			    const char *own_org_id);
+
+/* Connector: applies one feed item {"seq","contract_id","kind","body","created_at"} in one
+ * transaction with the new last seq (items at or below the stored seq are skipped: exactly once).
+ * *ack_version > 0 when a filed/amended version must now be acknowledged. */
+int ct_sync_apply(tds_contract *ct, const json_t *item, int64_t *ack_version, char ack_hash[TDS_HASH_HEX_LEN + 16]);
 
 #endif

@@ -389,6 +389,8 @@ static int connector_sign_routes(tds_contract *ct, struct tds_router *api)
 	return add_all(ct, api, routes, TDS_ARRAY_LEN(routes));
 }
 
+static int enforcement_routes(tds_contract *ct, struct tds_router *api);
+
 int tds_contract_routes(tds_contract *ct, struct tds_router *api, struct tds_router *data)
 {
 	(void)data;
@@ -396,7 +398,239 @@ int tds_contract_routes(tds_contract *ct, struct tds_router *api, struct tds_rou
 	int rc = connector_sign_routes(ct, api);
 	if (!rc && ct->is_operator)
 		rc = operator_routes(ct, api);
+	if (!rc)
+		rc = enforcement_routes(ct, api);
 	return rc;
 }
 
 /* ---- enforcement (connector side), tokens, violations ---- */
+
+/*
+ * Tokens and violations on the operator; decisions and local contracts on connectors. Every route
+ * exists on both node kinds (one API description); the wrong kind answers 409 (not_the_operator,
+ * not_a_connector). POST /api/v1/decisions is public: the token in the body is the consumer's
+ * credential; a caller naming a contract id instead must be this connector's admin or provider
+ * account (its data plane). A signed node call presents the tokens bound to that connector.
+ */
+
+#define VIOLATION_READ_ROLES (STAFF_ROLES | TDS_ROLE_PROVIDER | TDS_ROLE_CONSUMER)
+
+static tds_contract_party party_of(tds_req *req)
+{
+	const tds_principal *p = req->principal;
+	bool node = p && (p->roles & TDS_ROLE_NODE) && !p->account_id;
+	return (tds_contract_party){.org = p ? p->org_id : NULL,
+				    .account = p && !node ? p->account_id : NULL,
+				    .connector = node ? p->username : NULL,
+				    .oversight = p && !node && (p->roles & OPERATOR_ROLES)};
+}
+
+static int reason_of(tds_req *req, const char **reason)
+{
+	static const tds_json_field f[] = {{"reason", TDS_JSON_STRING, true, 1024}};
+	json_t *in;
+	int rc = tds_req_json(req, f, TDS_ARRAY_LEN(f), false, &in);
+	if (rc)
+		return rc;
+	*reason = tds_json_str(in, "reason", "");
+	if (!**reason)
+		return tds_error_set(TDS_EINVAL, "reason_required", "reason must say why (a non-empty string)");
+	return 0;
+}
+
+static int token_create(tds_req *req, tds_resp *resp)
+{
+	if (req->body_len && !(req->body_len == 2 && memcmp(req->body, "{}", 2) == 0))
+		return tds_error_set(TDS_EINVAL, "invalid_body", "a token request takes no body (or {})");
+	tds_contract_party who = party_of(req);
+	json_t *out;
+	int rc = tds_contract_token_create(ct_of(req), &who, tds_req_param(req, "id"), &out);
+	return rc ? rc : tds_resp_json(resp, 201, out);
+}
+
+static int token_revoke(tds_req *req, tds_resp *resp)
+{
+	const char *reason;
+	tds_contract_party who = party_of(req);
+	json_t *out;
+	int rc = reason_of(req, &reason);
+	if (rc || (rc = tds_contract_token_revoke(ct_of(req), &who, tds_req_param(req, "id"), tds_req_param(req, "tid"),
+						  reason, &out)))
+		return rc;
+	return tds_resp_json(resp, 200, out);
+}
+
+static int contract_unfreeze(tds_req *req, tds_resp *resp)
+{
+	const char *reason;
+	tds_contract_party who = party_of(req);
+	json_t *out;
+	int rc = reason_of(req, &reason);
+	if (rc || (rc = tds_contract_unfreeze(ct_of(req), &who, tds_req_param(req, "id"), reason, &out)))
+		return rc;
+	return tds_resp_json(resp, 200, out);
+}
+
+static int violation_report(tds_req *req, tds_resp *resp)
+{
+	json_t *in, *out;
+	tds_contract_party who = party_of(req);
+	int rc = body_object(req, &in);
+	if (rc || (rc = tds_contract_violation_receive(ct_of(req), who.org, who.connector, in, &out)))
+		return rc;
+	return tds_resp_json(resp, 201, out);
+}
+
+static int violation_list(tds_req *req, tds_resp *resp)
+{
+	const char *org = NULL, *cursor, *cid = tds_req_query(req, "contract_id");
+	int limit, rc;
+	json_t *out;
+	const tds_principal *p = req->principal;
+	if (!(p->roles & STAFF_ROLES)) {
+		if (!p->org_id)
+			return tds_error_set(TDS_EPERM, "no_organisation", "violations are seen by the parties' organisations");
+		org = p->org_id;
+	}
+	if ((rc = tds_req_page(req, 50, 500, &limit, &cursor)) ||
+	    (rc = tds_contract_violation_list(ct_of(req), org, cid, limit, cursor, &out)))
+		return rc;
+	return tds_resp_json(resp, 200, out);
+}
+
+static int local_contract(tds_req *req, tds_resp *resp)
+{
+	json_t *out;
+	if (ct_of(req)->is_operator)
+		return tds_error_set(TDS_ECONFLICT, "not_a_connector", "the operator's contracts are at /api/v1/contracts/{id}");
+	int rc = tds_contract_local_get(ct_of(req), tds_req_param(req, "id"), &out);
+	if (rc)
+		return rc;
+	const tds_principal *p = req->principal;
+	if (!(p->roles & TDS_ROLE_ADMIN) && (!p->org_id || (strcmp(p->org_id, tds_json_str(out, "provider_org", "")) &&
+							    strcmp(p->org_id, tds_json_str(out, "consumer_org", ""))))) {
+		json_decref(out);
+		return tds_error_set(TDS_ENOTFOUND, "contract_not_found", "this connector holds no such contract");
+	}
+	return tds_resp_json(resp, 200, out);
+}
+
+static json_t *obligation_json(const tds_policy_obligation *o)
+{
+	json_t *j = json_pack("{s:s, s:s}", "action", o->action, "clause", o->clause ? o->clause : "");
+	if (j && o->field)
+		json_object_set_new(j, "field", json_string(o->field));
+	if (j && o->rule)
+		json_object_set_new(j, o->kind == TDS_POLICY_DUTY_WATERMARK ? "code" : "rule", json_string(o->rule));
+	if (j && o->ref)
+		json_object_set_new(j, o->kind == TDS_POLICY_DUTY_PAY ? "pricing_rule" : "recipient", json_string(o->ref));
+	if (j && o->kind == TDS_POLICY_DUTY_DELETE)
+		json_object_set_new(j, "after_s", json_integer(o->after_s));
+	return j;
+}
+
+static int decision(tds_req *req, tds_resp *resp)
+{
+	static const tds_json_field f[] = {
+	    {"token", TDS_JSON_STRING, false, 0},	  {"contract_id", TDS_JSON_STRING, false, TDS_ID_MAX},
+	    {"account", TDS_JSON_STRING, false, TDS_ID_MAX}, {"connector", TDS_JSON_STRING, false, TDS_ID_MAX},
+	    {"action", TDS_JSON_STRING, true, 32},	  {"fields", TDS_JSON_STRING_ARRAY, false, TDS_POLICY_MAX_FIELDS},
+	    {"purpose", TDS_JSON_STRING, false, TDS_POLICY_MAX_STRING},
+	    {"environment", TDS_JSON_STRING, false, 32},	  {"client_ip", TDS_JSON_STRING, false, 64},
+	    {"region", TDS_JSON_STRING, false, TDS_POLICY_MAX_STRING},
+	    {"row_filter", TDS_JSON_STRING, false, TDS_POLICY_MAX_STRING},
+	    {"epsilon", TDS_JSON_STRING, false, 32},	  {"acquired_at", TDS_JSON_STRING, false, TDS_TIME_MAX},
+	};
+	json_t *in;
+	int rc = tds_req_json(req, f, TDS_ARRAY_LEN(f), false, &in);
+	if (rc)
+		return rc;
+	const tds_principal *p = req->principal;
+	tds_contract_request r = {0};
+	r.token = tds_json_str(in, "token", NULL);
+	r.contract_id = tds_json_str(in, "contract_id", NULL);
+	if (!r.token == !r.contract_id)
+		return tds_error_set(TDS_EINVAL, "invalid_request", "give exactly one of token and contract_id");
+	if (r.token) {
+		r.token_len = strlen(r.token);
+		if (json_object_get(in, "account") || json_object_get(in, "connector"))
+			return tds_error_set(TDS_EINVAL, "invalid_request", "the token names its subject: no account or connector");
+	} else {
+		/* the connector's own data plane, vouching for the subject */
+		if (!p || !p->roles)
+			return tds_error_set(TDS_EAUTH, "credentials_required",
+					     "a decision by contract id needs this connector's admin or provider account");
+		if (!(p->roles & (TDS_ROLE_ADMIN | TDS_ROLE_PROVIDER)) || (p->roles & TDS_ROLE_NODE))
+			return tds_error_set(TDS_EPERM, "forbidden",
+					     "only this connector's admin or provider accounts decide by contract id; consumers "
+					     "present their token");
+		r.account = tds_json_str(in, "account", NULL);
+		r.connector = tds_json_str(in, "connector", NULL);
+		if ((r.account && !tds_id_valid(r.account, "acc")) || (r.connector && !tds_id_valid(r.connector, "node")))
+			return tds_error_set(TDS_EINVAL, "invalid_request", "account must be an account id, connector a node id");
+	}
+	if (p && (p->roles & TDS_ROLE_NODE) && !p->account_id)
+		r.caller_node = p->username;
+	const char *action = tds_json_str(in, "action", "");
+	r.policy.action = tds_policy_action_parse(action);
+	if (r.policy.action < 0 || r.policy.action == TDS_POLICY_ACTION_USE)
+		return tds_error_set(TDS_EINVAL, "invalid_action", "action must be one of read, query, compute, download, "
+								   "derive, distribute, export, grantUse");
+	const json_t *fields = json_object_get(in, "fields");
+	const char **fv = NULL;
+	if (fields) {
+		fv = tds_arena_alloc(req->arena, (json_array_size(fields) + 1) * sizeof *fv);
+		size_t i;
+		json_t *v;
+		json_array_foreach(fields, i, v) fv[i] = json_string_value(v);
+		r.policy.fields = fv;
+		r.policy.n_fields = json_array_size(fields);
+	}
+	r.policy.purpose = tds_json_str(in, "purpose", NULL);
+	r.policy.environment = tds_json_str(in, "environment", NULL);
+	r.policy.client_ip = tds_json_str(in, "client_ip", NULL);
+	r.policy.region = tds_json_str(in, "region", NULL);
+	r.policy.row_filter = tds_json_str(in, "row_filter", NULL);
+	r.policy.epsilon = tds_json_str(in, "epsilon", NULL);
+	const char *acq = tds_json_str(in, "acquired_at", NULL);
+	if (acq && tds_time_parse(acq, &r.policy.acquired_ms) < 0)
+		return tds_error_set(TDS_EINVAL, "invalid_request", "acquired_at must be an RFC 3339 time");
+	tds_policy_decision d;
+	tds_contract_outcome o;
+	if ((rc = tds_contract_decide(ct_of(req), &r, tds_now_ms(), &d, &o)))
+		return rc;
+	json_t *obl = json_array();
+	for (size_t i = 0; i < d.n_obligations; i++)
+		json_array_append_new(obl, obligation_json(&d.obligations[i]));
+	json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:b, s:s, s:I}", "decision", d.permit ? "permit" : "deny",
+				"code", d.code, "reason", d.reason, "clause", d.clause, "obligations", obl, "violations",
+				(json_int_t)o.violations, "frozen", o.frozen, "contract_id", o.contract_id, "version",
+				(json_int_t)o.version);
+	if (out && o.violation_id[0])
+		json_object_set_new(out, "violation_id", json_string(o.violation_id));
+	return out ? tds_resp_json(resp, 200, out) : tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+}
+
+static int enforcement_routes(tds_contract *ct, struct tds_router *api)
+{
+	static const route routes[] = {
+	    {"POST", "/api/v1/contracts/{id}/tokens", TDS_ROLE_CONSUMER | TDS_ROLE_NODE, token_create,
+	     "Operator: an authorization token (使用授权令牌) for an active, unfrozen contract, bound to the calling consumer "
+	     "account or connector (15 minutes; ask again to refresh)"},
+	    {"POST", "/api/v1/contracts/{id}/tokens/{tid}/revoke", OPERATOR_ROLES | TDS_ROLE_CONSUMER, token_revoke,
+	     "Operator: revokes a token (reason); the feed tells the provider's connectors"},
+	    {"POST", "/api/v1/contracts/{id}/unfreeze", OPERATOR_ROLES, contract_unfreeze,
+	     "Operator: unfreezes a consumer's use of a contract after review (reason); the feed tells the connectors"},
+	    {"POST", "/api/v1/violations", TDS_ROLE_NODE, violation_report,
+	     "Operator: a provider connector's violation report (stored once per violation id, evidenced)"},
+	    {"GET", "/api/v1/violations", VIOLATION_READ_ROLES, violation_list,
+	     "Violations (contract_id, limit, cursor): reports on the operator, own records on a connector; parties see "
+	     "their own"},
+	    {"POST", "/api/v1/decisions", TDS_ROLES_PUBLIC, decision,
+	     "Connector: a usage-control decision (permit | deny, obligations) for a token, or a contract id for this "
+	     "connector's admin or provider accounts"},
+	    {"GET", "/api/v1/enforcement/contracts/{id}", TDS_ROLE_ADMIN | TDS_ROLE_PROVIDER | TDS_ROLE_CONSUMER,
+	     local_contract, "Connector: a contract as this connector holds it: state, freeze, violations, counters"},
+	};
+	return add_all(ct, api, routes, TDS_ARRAY_LEN(routes));
+}

@@ -749,15 +749,34 @@ static bool send_heartbeat(node *n, const char *serial)
 	return !revoked;
 }
 
-/* A connector's duties once enrolled: heartbeats every connector.heartbeat_interval_s and the
- * operator's revocation list every connector.revocation_poll_s. Idle until enrolled, and again once
- * the operator says this node's own certificate is revoked. */
+#define CONTRACT_SYNC_MS 1000
+
+/* One pass of the contract module's connector duties (feed, acknowledgements, counters' journal,
+ * violation reports): see tds_contract_sync. */
+static void contract_sync(node *n, const char *serial)
+{
+	char pub[4096], org[TDS_ID_MAX], op_node[TDS_ID_MAX];
+	pthread_mutex_lock(&n->cert_lock);
+	snprintf(org, sizeof org, "%s", n->cert.org_id);
+	snprintf(op_node, sizeof op_node, "%s", n->cert.issuer_node_id);
+	pthread_mutex_unlock(&n->cert_lock);
+	tds_contract_link link = {.operator_url = tds_config_get(n->cfg, "node.operator_url"), .operator_pub_path = pub,
+				  .operator_node_id = op_node, .own_serial = serial, .own_org_id = org,
+				  .own_node_id = tds_config_get(n->cfg, "node.id")};
+	if (tds_path_join(pub, sizeof pub, n->dir, "operator.pub") || tds_contract_sync(n->contract, &link, NULL))
+		tds_log_fields(TDS_LOG_WARN, "contract_sync_failed",
+			       json_pack("{s:s, s:s}", "code", tds_error_name(), "msg", tds_error_message()));
+}
+
+/* A connector's duties once enrolled: heartbeats every connector.heartbeat_interval_s, the
+ * operator's revocation list every connector.revocation_poll_s and the contract feed every second.
+ * Idle until enrolled, and again once the operator says this node's own certificate is revoked. */
 static void *connector_loop(void *arg)
 {
 	node *n = arg;
 	int64_t beat_every = tds_config_int(n->cfg, "connector.heartbeat_interval_s") * 1000;
 	int64_t poll_every = tds_config_int(n->cfg, "connector.revocation_poll_s") * 1000;
-	int64_t next_beat = INT64_MAX, next_poll = INT64_MAX;
+	int64_t next_beat = INT64_MAX, next_poll = INT64_MAX, next_sync = INT64_MAX;
 	pthread_mutex_lock(&n->stop_lock);
 	while (!n->stopping) {
 		int64_t now = tds_now_ms();
@@ -765,8 +784,9 @@ static void *connector_loop(void *arg)
 			n->kick = false;
 			next_beat = beat_every ? now : INT64_MAX;
 			next_poll = poll_every ? now : INT64_MAX;
+			next_sync = now;
 		}
-		int64_t due = min64(next_beat, next_poll);
+		int64_t due = min64(min64(next_beat, next_poll), next_sync);
 		if (due > now) {
 			wait_until(n, due);
 			continue;
@@ -779,7 +799,7 @@ static void *connector_loop(void *arg)
 		if (now >= next_beat) {
 			next_beat = now + beat_every;
 			if (!send_heartbeat(n, serial)) /* revoked: quiet until enrolled again (kick) */
-				next_beat = next_poll = INT64_MAX;
+				next_beat = next_poll = next_sync = INT64_MAX;
 		}
 		if (now >= next_poll) {
 			next_poll = now + poll_every;
@@ -787,6 +807,10 @@ static void *connector_loop(void *arg)
 			if (tds_nodekeys_sync(n->keys, &revoked))
 				tds_log_fields(TDS_LOG_WARN, "revocation_sync_failed",
 					       json_pack("{s:s, s:s}", "code", tds_error_name(), "msg", tds_error_message()));
+		}
+		if (now >= next_sync) {
+			next_sync = now + CONTRACT_SYNC_MS;
+			contract_sync(n, serial);
 		}
 		pthread_mutex_lock(&n->stop_lock);
 	}
@@ -982,6 +1006,7 @@ static void node_stop(node *n)
 		pthread_join(n->connector, NULL);
 	tds_server_stop(n->api);
 	tds_server_stop(n->data);
+	tds_contract_stop(n->contract); /* the counters' last journal records */
 	tds_contract_free(n->contract);
 	tds_catalog_free(n->catalog);
 	tds_sig_verifier_free(n->verifier);
