@@ -36,6 +36,9 @@ int tds_cli_source(const char *node_url, const char *token, int argc, char **arg
 /* tds resource (register | list | show | code | update | override | review | publish | deregister | confirm |
  * remove): the data resource client verbs (cmd_resource.c). */
 int tds_cli_resource(const char *node_url, const char *token, int argc, char **argv);
+/* tds product (create | list | show | version | code | update | review | list-on | delist | remove): the data
+ * product client verbs (cmd_product.c). */
+int tds_cli_product(const char *node_url, const char *token, int argc, char **argv);
 
 /* `tds scan FILE.csv [--json] [--rules FILE] [--sample N]`: offline sensitive-data discovery and
  * grading; argv[0] is "scan". */

@@ -40,6 +40,9 @@ static void usage(FILE *f)
 		   "             resource (register --source SRC --name N … | list | show ID | code CODE | update ID …\n"
 		   "                     | override ID … | review ID … | publish ID --scope S | deregister ID | confirm ID\n"
 		   "                     | remove ID)          data resources (数据资源); `tds resource` alone lists the flags\n"
+		   "             product (create --resource RES --name N --form F --scenario S… SPEC | list | show ID\n"
+		   "                     | version ID N | code CODE | update ID … | review ID … | list-on ID | delist ID\n"
+		   "                     | remove ID)          data products (数据产品); `tds product` alone lists the flags\n"
 		   "      TDS_NODE and TDS_TOKEN in the environment stand in for --node and --token.\n");
 }
 
@@ -103,6 +106,8 @@ int main(int argc, char **argv)
 		return tds_cli_source(node, token, sub_argc, sub_argv);
 	if (strcmp(cmd, "resource") == 0)
 		return tds_cli_resource(node, token, sub_argc, sub_argv);
+	if (strcmp(cmd, "product") == 0)
+		return tds_cli_product(node, token, sub_argc, sub_argv);
 	if (strcmp(cmd, "node") == 0 && sub_argc > 1 && strcmp(sub_argv[1], "init") == 0)
 		return tds_cli_node(sub_argc, sub_argv);
 	return tds_cli_api(node, token, sub_argc, sub_argv);
