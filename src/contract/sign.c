@@ -346,8 +346,10 @@ int tds_contract_sign_submit(tds_contract *ct, const tds_ledger_actor *actor, co
 		goto out;
 	}
 	if (rc) {
-		rc = tds_error_set(TDS_EUNPROC, tds_error_name()[0] ? tds_error_name() : "unknown_key",
-				   "the certificate %s cannot sign: %s", key_id, tds_error_message());
+		char name[64], msg[256];
+		snprintf(name, sizeof name, "%s", tds_error_name()[0] ? tds_error_name() : "unknown_key");
+		snprintf(msg, sizeof msg, "%s", tds_error_message());
+		rc = tds_error_set(TDS_EUNPROC, name, "the certificate %s cannot sign: %s", key_id, msg);
 		goto out;
 	}
 	if (!who.org_id || strcmp(who.org_id, org)) {
@@ -435,7 +437,9 @@ int tds_contract_sign_local(tds_contract *ct, const char *caller_org, bool as_pr
 	}
 	snprintf(path, sizeof path, "/api/v1/contracts/%s/versions/%lld", id, (long long)version);
 	if ((rc = tds_http_client_json(client, "GET", path, NULL, &status, &ans))) {
-		rc = tds_error_set(TDS_EIO, "operator_unreachable", "cannot fetch the contract from the operator: %s", tds_error_message());
+		char msg[256];
+		snprintf(msg, sizeof msg, "%s", tds_error_message());
+		rc = tds_error_set(TDS_EIO, "operator_unreachable", "cannot fetch the contract from the operator: %s", msg);
 		goto out;
 	}
 	if (status != 200) {
@@ -483,7 +487,9 @@ int tds_contract_sign_local(tds_contract *ct, const char *caller_org, bool as_pr
 	ans = NULL;
 	snprintf(path, sizeof path, "/api/v1/contracts/%s/signatures", id);
 	if ((rc = tds_http_client_json(client, "POST", path, body, &status, &ans))) {
-		rc = tds_error_set(TDS_EIO, "operator_unreachable", "cannot send the signature to the operator: %s", tds_error_message());
+		char msg[256];
+		snprintf(msg, sizeof msg, "%s", tds_error_message());
+		rc = tds_error_set(TDS_EIO, "operator_unreachable", "cannot send the signature to the operator: %s", msg);
 		goto out;
 	}
 	if (status != 200 && status != 201) {

@@ -184,10 +184,12 @@ static int check_defaults(const json_t *d)
 	rc = tds_policy_compile_json(probe, &pol);
 	tds_policy_free(pol);
 	json_decref(probe);
-	if (rc)
+	if (rc) {
+		char msg[400];
+		snprintf(msg, sizeof msg, "%s", tds_error_message());
 		return tds_error_set(TDS_EINVAL, "invalid_policy_defaults",
-				     "policy_defaults: the obligations and prohibitions must compile as policy parts: %s",
-				     tds_error_message());
+				     "policy_defaults: the obligations and prohibitions must compile as policy parts: %s", msg);
+	}
 	return 0;
 }
 
