@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define SOURCE_ROLES (TDS_ROLE_PROVIDER | TDS_ROLE_ADMIN)
 #define RES_PROVIDER_ROLES (TDS_ROLE_PROVIDER | TDS_ROLE_ADMIN)
@@ -382,8 +383,13 @@ static int product_routes(tds_catalog *c, struct tds_router *r)
 	return 0;
 }
 
+static int fused_routes(tds_catalog *c, struct tds_router *r);
+
 int tds_catalog_routes(tds_catalog *c, struct tds_router *r)
 {
+	int frc = fused_routes(c, r); /* the fused catalog and search, at the end of this file */
+	if (frc)
+		return frc;
 	static const struct {
 		const char *method, *pattern;
 		tds_handler fn;
@@ -435,4 +441,160 @@ int tds_catalog_routes(tds_catalog *c, struct tds_router *r)
 			return rc;
 	}
 	return product_routes(c, r); /* products (数据产品) */
+}
+
+/* ---- fused catalog (融合目录) and search ---- */
+
+#define CATALOG_IMPORT_ROLES (TDS_ROLE_OPERATOR | TDS_ROLE_ADMIN)
+
+static tds_catalog_viewer viewer_of(tds_req *req)
+{
+	return (tds_catalog_viewer){.org = req->principal->org_id, .roles = req->principal->roles};
+}
+
+/* POST /api/v1/catalog/entries: a connector's outbox, signed by the connector (TDS_ROLE_NODE); the
+ * provider organisation is the certificate's. */
+static int cat_entries_receive(tds_req *req, tds_resp *resp)
+{
+	json_t *in, *out;
+	int rc = body_object(req, &in);
+	if (rc)
+		return rc;
+	const tds_principal *p = req->principal;
+	if (!(p->roles & TDS_ROLE_NODE) || p->account_id)
+		return tds_error_set(TDS_EPERM, "signed_connector_only", "catalog entries come from connectors' signed calls");
+	tds_ledger_actor a = {.org = p->org_id, .node = p->username};
+	if ((rc = tds_catalog_entries_receive(cat_of(req), &a, p->org_id, in, &out)))
+		return rc;
+	return tds_resp_json(resp, 200, out);
+}
+
+static int cat_search(tds_req *req, tds_resp *resp)
+{
+	tds_catalog_query q = {.q = tds_req_query(req, "q"),
+			       .kind = tds_req_query(req, "kind"),
+			       .form = tds_req_query(req, "form"),
+			       .domain = tds_req_query(req, "domain"),
+			       .grade = tds_req_query(req, "grade"),
+			       .update_frequency = tds_req_query(req, "update_frequency"),
+			       .authorization_type = tds_req_query(req, "authorization_type"),
+			       .org = tds_req_query(req, "org"),
+			       .sort = tds_req_query(req, "sort")};
+	const char *cursor;
+	int rc = tds_req_page(req, 20, 100, &q.limit, &cursor);
+	if (rc)
+		return rc;
+	q.cursor = cursor;
+	tds_catalog_viewer v = viewer_of(req);
+	json_t *out;
+	if ((rc = tds_catalog_search(cat_of(req), &v, &q, &out)))
+		return rc;
+	return tds_resp_json(resp, 200, out);
+}
+
+static int cat_entry_get(tds_req *req, tds_resp *resp)
+{
+	const char *format = tds_req_query(req, "format");
+	if (format && strcmp(format, "json") && strcmp(format, "dcat"))
+		return tds_error_set(TDS_EINVAL, "invalid_format", "format must be json or dcat");
+	json_t *e;
+	int rc = tds_catalog_entry_get(cat_of(req), tds_req_param(req, "id"), &e);
+	if (rc)
+		return rc;
+	tds_catalog_viewer v = viewer_of(req);
+	if (!tds_catalog_entry_visible(e, &v)) {
+		json_decref(e);
+		return tds_error_set(TDS_ENOTFOUND, "entry_not_found", "no such catalog entry");
+	}
+	if (format && !strcmp(format, "dcat")) {
+		json_t *d = tds_catalog_entry_dcat(e, cat_of(req)->code_base);
+		json_decref(e);
+		return d ? tds_resp_json(resp, 200, d) : tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	}
+	return tds_resp_json(resp, 200, e);
+}
+
+static int cat_related(tds_req *req, tds_resp *resp)
+{
+	int limit, rc = tds_req_page(req, 10, 50, &limit, NULL);
+	if (rc)
+		return rc;
+	tds_catalog_viewer v = viewer_of(req);
+	json_t *out;
+	if ((rc = tds_catalog_related(cat_of(req), &v, tds_req_param(req, "id"), limit, &out)))
+		return rc;
+	return tds_resp_json(resp, 200, out);
+}
+
+/* POST /api/v1/catalog/import: a JSON array of items, {"items":[…]}, {"content_base64":"<CSV>"} or
+ * a text/csv body. The items belong to the importing principal's organisation, or to the node. */
+static int cat_import(tds_req *req, tds_resp *resp)
+{
+	const char *ct = tds_req_header(req, "Content-Type");
+	const char *org = req->principal->org_id ? req->principal->org_id : cat_of(req)->node_id;
+	tds_ledger_actor a = actor_of(req);
+	json_t *out = NULL;
+	int rc;
+	if (!req->body || !req->body_len)
+		return tds_error_set(TDS_EINVAL, "invalid_body", "give the catalog: a JSON array of items or a CSV");
+	if (ct && !strncasecmp(ct, "text/csv", 8)) {
+		rc = tds_catalog_import_csv(cat_of(req), &a, org, req->body, req->body_len, &out);
+	} else if (ct && strncasecmp(ct, "application/json", 16)) {
+		return tds_error_set(TDS_EINVAL, "unsupported_media_type", "send application/json or text/csv");
+	} else {
+		json_error_t err;
+		json_t *in = json_loadb(req->body, req->body_len, 0, &err);
+		if (!in)
+			return tds_error_set(TDS_EINVAL, "invalid_json", "the body is not JSON: %s (line %d)", err.text, err.line);
+		if (json_is_array(in)) {
+			rc = tds_catalog_import_items(cat_of(req), &a, org, in, &out);
+		} else {
+			static const tds_json_field f[] = {{"items", TDS_JSON_ARRAY, false, 0},
+							   {"content_base64", TDS_JSON_STRING, false, 0}};
+			const char *b64 = tds_json_str(in, "content_base64", NULL);
+			rc = tds_json_check(in, f, TDS_ARRAY_LEN(f), false);
+			if (!rc && !b64 == !json_object_get(in, "items"))
+				rc = tds_error_set(TDS_EINVAL, "invalid_body", "give either items or content_base64 (a CSV)");
+			if (!rc && b64) {
+				tds_buf csv = TDS_BUF_INIT;
+				if (tds_b64_decode(b64, strlen(b64), &csv))
+					rc = tds_error_set(TDS_EINVAL, "invalid_content", "content_base64 is not valid base64");
+				else
+					rc = tds_catalog_import_csv(cat_of(req), &a, org, csv.data ? csv.data : "", csv.len, &out);
+				tds_buf_free(&csv);
+			} else if (!rc) {
+				rc = tds_catalog_import_items(cat_of(req), &a, org, json_object_get(in, "items"), &out);
+			}
+		}
+		json_decref(in);
+	}
+	return rc ? rc : tds_resp_json(resp, 201, out);
+}
+
+static int fused_routes(tds_catalog *c, struct tds_router *r)
+{
+	static const struct {
+		const char *method, *pattern;
+		tds_roles roles;
+		tds_handler fn;
+		const char *summary;
+	} fc[] = {
+	    {"POST", "/api/v1/catalog/entries", TDS_ROLE_NODE, cat_entries_receive,
+	     "Operator: a connector's signed batch of fused-catalog entries (its outbox); the provider is the certificate's organisation"},
+	    {"GET", "/api/v1/catalog/search", TDS_ROLES_ANY_USER, cat_search,
+	     "Search the fused catalog (融合目录): q (Chinese or English), kind, form, domain, grade, update_frequency, "
+	     "authorization_type, org, sort (relevance, recency, popularity), limit, cursor"},
+	    {"GET", "/api/v1/catalog/entries/{id}", TDS_ROLES_ANY_USER, cat_entry_get,
+	     "One fused-catalog entry by id or code; format=dcat gives its DCAT 3 JSON-LD view"},
+	    {"GET", "/api/v1/catalog/entries/{id}/related", TDS_ROLES_ANY_USER, cat_related,
+	     "Entries related to one: shared tags and co-usage (limit)"},
+	    {"POST", "/api/v1/catalog/import", CATALOG_IMPORT_ROLES, cat_import,
+	     "Operator: import a public-data catalog (公共数据目录) from JSON items or CSV; all or nothing, errors name the line"},
+	};
+	for (size_t i = 0; i < TDS_ARRAY_LEN(fc); i++) {
+		int rc = tds_router_add(r, fc[i].method, fc[i].pattern, fc[i].roles, fc[i].fn, c, fc[i].summary);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }

@@ -72,6 +72,8 @@ static const tds_conf_key SCHEMA[] = {
      "connectors: send a signed heartbeat to the operator this often (0: never)"},
     {"connector.revocation_poll_s", TDS_CONF_INT, "5", 0, 3600,
      "connectors: fetch the operator's signed revocation list this often (0: never; first use of a key still asks)"},
+    {"connector.catalog_sync_interval_ms", TDS_CONF_INT, "1000", 0, 3600000,
+     "connectors: send the catalog outbox (published resources, listed products) to the operator this often (0: never)"},
     {"connector.offline_after_s", TDS_CONF_INT, "90", 1, 86400,
      "operator: mark a connector offline after this many seconds without a heartbeat"},
     {"connector.cert_validity_days", TDS_CONF_INT, "365", 1, 3650, "operator: validity of the node certificates it issues"},
@@ -768,6 +770,21 @@ static void contract_sync(node *n, const char *serial)
 			       json_pack("{s:s, s:s}", "code", tds_error_name(), "msg", tds_error_message()));
 }
 
+/* Sends the catalog outbox (published resources, listed products) to the operator, signed. */
+static void catalog_sync(node *n, const char *serial)
+{
+	tds_http_client *c = tds_http_client_new(tds_config_get(n->cfg, "node.operator_url"), 10000);
+	int sent = 0, rc = c ? tds_http_client_set_signer(c, n->key, serial) : tds_error_code();
+	if (!rc)
+		rc = tds_catalog_outbox_flush(n->catalog, c, &sent);
+	if (sent)
+		tds_log_fields(TDS_LOG_DEBUG, "catalog_synced", json_pack("{s:i}", "entries", sent));
+	if (rc && rc != TDS_EIO) /* the flush logs the operator's refusals itself */
+		tds_log_fields(TDS_LOG_WARN, "catalog_sync_failed",
+			       json_pack("{s:s, s:s}", "code", tds_error_name(), "msg", tds_error_message()));
+	tds_http_client_free(c);
+}
+
 /* A connector's duties once enrolled: heartbeats every connector.heartbeat_interval_s, the
  * operator's revocation list every connector.revocation_poll_s and the contract feed every second.
  * Idle until enrolled, and again once the operator says this node's own certificate is revoked. */
@@ -776,6 +793,7 @@ static void *connector_loop(void *arg)
 	node *n = arg;
 	int64_t beat_every = tds_config_int(n->cfg, "connector.heartbeat_interval_s") * 1000;
 	int64_t poll_every = tds_config_int(n->cfg, "connector.revocation_poll_s") * 1000;
+	int64_t cat_every = tds_config_int(n->cfg, "connector.catalog_sync_interval_ms"), next_cat = INT64_MAX;
 	int64_t next_beat = INT64_MAX, next_poll = INT64_MAX, next_sync = INT64_MAX;
 	pthread_mutex_lock(&n->stop_lock);
 	while (!n->stopping) {
@@ -784,9 +802,11 @@ static void *connector_loop(void *arg)
 			n->kick = false;
 			next_beat = beat_every ? now : INT64_MAX;
 			next_poll = poll_every ? now : INT64_MAX;
+			next_cat = cat_every ? now : INT64_MAX; /* the catalog outbox at once, then every cat_every */
 			next_sync = now;
 		}
 		int64_t due = min64(min64(next_beat, next_poll), next_sync);
+		due = min64(due, next_cat);
 		if (due > now) {
 			wait_until(n, due);
 			continue;
@@ -807,6 +827,12 @@ static void *connector_loop(void *arg)
 			if (tds_nodekeys_sync(n->keys, &revoked))
 				tds_log_fields(TDS_LOG_WARN, "revocation_sync_failed",
 					       json_pack("{s:s, s:s}", "code", tds_error_name(), "msg", tds_error_message()));
+		}
+		if (next_beat == INT64_MAX && next_poll == INT64_MAX && (beat_every || poll_every))
+			next_cat = INT64_MAX; /* own certificate revoked: quiet until enrolled again */
+		if (now >= next_cat) {
+			next_cat = now + cat_every;
+			catalog_sync(n, serial);
 		}
 		if (now >= next_sync) {
 			next_sync = now + CONTRACT_SYNC_MS;
@@ -926,6 +952,8 @@ static int node_start(node *n, const char *dir)
 				  .suite = n->suite};
 	if (!rc)
 		rc = tds_catalog_open(n->store, &copts, &n->catalog);
+	if (!rc)
+		tds_catalog_set_operator(n->catalog, n->is_operator);
 	memset(catalog_key, 0, sizeof catalog_key);
 	tds_contract_opts ctopts = {.ledger = n->ledger, .catalog = n->catalog, .key = n->key,
 				    .node_id = tds_config_get(n->cfg, "node.id"), .suite = n->suite,

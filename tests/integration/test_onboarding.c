@@ -729,6 +729,7 @@ static void test_permission_matrix(void **state)
 		if (strncmp(pat, "/api/v1/", 8) != 0 || strncmp(pat, "/api/v1/ledger", 14) == 0 ||
 		    strncmp(pat, "/api/v1/sources", 15) == 0 || /* catalog: its own tests */
 		    strncmp(pat, "/api/v1/resource", 16) == 0 || /* resources and resource codes: catalog too */
+		    strncmp(pat, "/api/v1/catalog", 15) == 0 || /* the fused catalog: test_fused, test_catalog_sync */
 		    strncmp(pat, "/api/v1/product", 15) == 0 || /* products and product codes: catalog too */
 		    strncmp(pat, "/api/v1/contract", 16) == 0 || /* contracts and templates: their own tests */
 		    strncmp(pat, "/api/v1/order", 13) == 0 ||
