@@ -374,6 +374,14 @@ int ct_feed_add_tx(tds_contract *ct, sqlite3 *db, const char *contract_id, const
 	return rc;
 }
 
+/* ct_feed_add_tx with a body of its own (stolen). */
+static int feed_add_new(tds_contract *ct, sqlite3 *db, const char *id, const char *kind, json_t *body)
+{
+	int rc = body ? ct_feed_add_tx(ct, db, id, kind, body) : tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	json_decref(body);
+	return rc;
+}
+
 int tds_contract_feed(tds_contract *ct, const char *org, int64_t after, int limit, json_t **out)
 {
 	*out = NULL;
@@ -716,7 +724,7 @@ static int op_tx(sqlite3 *db, void *arg)
 					      (json_int_t)(r.effective_version ? r.effective_version : r.version)));
 	/* the connectors know a contract once it was filed: only then does the change travel */
 	if (!rc && r.effective_version)
-		rc = ct_feed_add_tx(x->ct, db, r.id, kind,
+		rc = feed_add_new(x->ct, db, r.id, kind,
 				    json_pack("{s:I, s:s?}", "version", (json_int_t)r.effective_version, "reason", x->reason));
 	ct_row_free(&r);
 	return rc;
@@ -873,7 +881,7 @@ static int ack_tx(sqlite3 *db, void *arg)
 	if (x->activated && !(rc = ct_set_state_tx(db, r.id, "active", NULL)) &&
 	    !(rc = ct_evidence_tx(x->ct, db, "contract.activated", x->actor, r.id, NULL,
 				  json_pack("{s:I}", "version", (json_int_t)x->version))))
-		rc = ct_feed_add_tx(x->ct, db, r.id, "activated", json_pack("{s:I}", "version", (json_int_t)x->version));
+		rc = feed_add_new(x->ct, db, r.id, "activated", json_pack("{s:I}", "version", (json_int_t)x->version));
 out:
 	sqlite3_finalize(st);
 	ct_row_free(&r);

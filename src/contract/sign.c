@@ -226,8 +226,10 @@ static int file_tx(sqlite3 *db, sign_ctx *x, const ct_row *r)
 					   "filed_at", at, "document_hash", x->hash, "amendment", amendment, "state",
 					   amendment ? r->state : "filed"))))
 		goto out;
-	rc = ct_feed_add_tx(x->ct, db, r->id, amendment ? "amended" : "filed",
-			    json_pack("{s:O, s:O, s:O}", "document", doc, "signatures", sigs, "filing", filing));
+	json_t *item = json_pack("{s:O, s:O, s:O}", "document", doc, "signatures", sigs, "filing", filing);
+	rc = item ? ct_feed_add_tx(x->ct, db, r->id, amendment ? "amended" : "filed", item)
+		  : tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	json_decref(item);
 	x->filed = !rc;
 out:
 	sqlite3_finalize(st);

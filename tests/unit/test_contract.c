@@ -584,6 +584,7 @@ static void test_order_and_draft(void **state)
 		assert_null(o);
 	}
 	/* an organisation-less caller, a bad draft */
+	json_decref(in);
 	in = J("%s", ORDER_BODY);
 	expect(tds_contract_order_create(F->ct, &BANK, NULL, CONSUMER_ROLES, in, &o), TDS_EPERM, "no_organisation");
 	json_decref(in);
