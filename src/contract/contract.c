@@ -141,6 +141,7 @@ void tds_contract_free(tds_contract *ct)
 {
 	if (!ct)
 		return;
+	ct_enforce_free(ct); /* flushes the counters' journal first */
 	pthread_mutex_destroy(&ct->lock);
 	free(ct);
 }
