@@ -576,7 +576,8 @@ int tds_catalog_resource_list(tds_catalog *c, const char *org, const char *statu
  *              rejects the pending version: {"decision","reasons"(required to reject),"version"?}.
  *              The first approval gives the product its code BASE "/prd/" SERIAL CHECK (the check
  *              character of resource codes, section 6). A listed product moves to the newly
- *              approved version (a new outbox entry).                catalog.product_reviewed
+ *              approved version (a new outbox entry). Approval needs the resource still approved
+ *              or published (TDS_ECONFLICT "resource_not_approved").  catalog.product_reviewed
  *   list       provider, approved | delisted → listed, with a scope like a resource's publication
  *              (default the whole space); the resource must still be approved or published. The
  *              fused-catalog entry (section 10, kind "product") goes to the outbox in the same

@@ -1214,6 +1214,21 @@ static int review_tx(sqlite3 *db, void *arg)
 		goto out;
 	const char *status = r.status;
 	if (approve) {
+		/* the resource must still stand: no approval of a product whose resource was withdrawn */
+		char res_status[16] = "";
+		if ((rc = tds_store_prepare(db, "SELECT status FROM resources WHERE id = ?", &st)))
+			goto out;
+		sqlite3_bind_text(st, 1, r.resource, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			cpy(res_status, sizeof res_status, st, 0);
+		sqlite3_finalize(st);
+		st = NULL;
+		if (strcmp(res_status, "approved") && strcmp(res_status, "published")) {
+			rc = tds_error_set(TDS_ECONFLICT, "resource_not_approved",
+					   "the product's resource is %s: approve products of approved or published resources only",
+					   res_status[0] ? res_status : "gone");
+			goto out;
+		}
 		if (!code[0]) {
 			uint64_t serial = 1;
 			if ((rc = tds_store_prepare(db, "SELECT ifnull(max(serial), 0) + 1 FROM products", &st)))

@@ -677,6 +677,28 @@ static void test_common_members(void **state)
 	expect(tds_catalog_product_by_code(F->cat, NULL, "tds://tax.example.cn/res/000000019", &list), TDS_EINVAL, "invalid_code");
 }
 
+static void test_resource_withdrawn(void **state)
+{
+	(void)state;
+	char a[TDS_ID_MAX], b[TDS_ID_MAX];
+	ok(create("api", "{\"mode\":\"wizard\",\"fields\":[\"年份\"]}", NULL, a));
+	ok(rev(tds_catalog_product_review, &REV1, a, "{\"decision\":\"approve\"}", NULL));
+	ok(create("api", "{\"mode\":\"wizard\",\"fields\":[\"年份\"]}", NULL, b));
+	ok(rev(tds_catalog_resource_remove, &REV1, F->res, "{\"reason\":\"违规\"}", NULL));
+	/* a product of a removed resource is neither approved nor listed, nor can one be built on it */
+	expect(rev(tds_catalog_product_review, &REV2, b, "{\"decision\":\"approve\"}", NULL), TDS_ECONFLICT,
+	       "resource_not_approved");
+	expect(prov(tds_catalog_product_list_on, a, "{}", NULL), TDS_ECONFLICT, "resource_not_approved");
+	expect(create("api", "{\"mode\":\"wizard\",\"fields\":[\"年份\"]}", NULL, NULL), TDS_ECONFLICT, "resource_not_approved");
+	json_t *p;
+	ok(tds_catalog_product_get(F->cat, ORG_A, b, &p));
+	assert_string_equal(tds_json_str(p, "status", ""), "pending_review");
+	assert_int_equal(json_array_size(json_object_get(p, "reviews")), 0); /* the refused review left nothing */
+	json_decref(p);
+	/* a rejection is still possible */
+	ok(rev(tds_catalog_product_review, &REV2, b, "{\"decision\":\"reject\",\"reasons\":[\"资源已移除\"]}", NULL));
+}
+
 static void test_codes(void **state)
 {
 	(void)state;
@@ -704,6 +726,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dataset, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_file, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_common_members, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_resource_withdrawn, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
