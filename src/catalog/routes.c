@@ -514,6 +514,24 @@ static int cat_entry_get(tds_req *req, tds_resp *resp)
 	return tds_resp_json(resp, 200, e);
 }
 
+/* GET /api/v1/catalog/entry-codes?code=: codes hold '/', which a path segment cannot carry. */
+static int cat_entry_by_code(tds_req *req, tds_resp *resp)
+{
+	const char *code = tds_req_query(req, "code");
+	if (!code || !*code)
+		return tds_error_set(TDS_EINVAL, "missing_code", "give the entry's code as ?code=");
+	json_t *e;
+	int rc = tds_catalog_entry_get(cat_of(req), code, &e);
+	if (rc)
+		return rc;
+	tds_catalog_viewer v = viewer_of(req);
+	if (!tds_catalog_entry_visible(e, &v)) {
+		json_decref(e);
+		return tds_error_set(TDS_ENOTFOUND, "entry_not_found", "no such catalog entry");
+	}
+	return tds_resp_json(resp, 200, e);
+}
+
 static int cat_related(tds_req *req, tds_resp *resp)
 {
 	int limit, rc = tds_req_page(req, 10, 50, &limit, NULL);
@@ -585,7 +603,9 @@ static int fused_routes(tds_catalog *c, struct tds_router *r)
 	     "Search the fused catalog (融合目录): q (Chinese or English), kind, form, domain, grade, update_frequency, "
 	     "authorization_type, org, sort (relevance, recency, popularity), limit, cursor"},
 	    {"GET", "/api/v1/catalog/entries/{id}", TDS_ROLES_ANY_USER, cat_entry_get,
-	     "One fused-catalog entry by id or code; format=dcat gives its DCAT 3 JSON-LD view"},
+	     "One fused-catalog entry by id; format=dcat gives its DCAT 3 JSON-LD view"},
+	    {"GET", "/api/v1/catalog/entry-codes", TDS_ROLES_ANY_USER, cat_entry_by_code,
+	     "The fused-catalog entry with a product or resource code (?code=)"},
 	    {"GET", "/api/v1/catalog/entries/{id}/related", TDS_ROLES_ANY_USER, cat_related,
 	     "Entries related to one: shared tags and co-usage (limit)"},
 	    {"POST", "/api/v1/catalog/import", CATALOG_IMPORT_ROLES, cat_import,
