@@ -39,6 +39,15 @@ int tds_cli_resource(const char *node_url, const char *token, int argc, char **a
 /* tds product (create | list | show | version | code | update | review | list-on | delist | remove): the data
  * product client verbs (cmd_product.c). */
 int tds_cli_product(const char *node_url, const char *token, int argc, char **argv);
+/* tds catalog (search | show | related | import): the fused catalog (融合目录) client verbs (cmd_catalog.c). */
+int tds_cli_catalog(const char *node_url, const char *token, int argc, char **argv);
+/* `tds bench catalog [--json] [--products N] [--queries N]`; argv[0] is "bench", argv[1] "catalog". */
+int tds_cli_bench_catalog(int argc, char **argv);
+
+/* tds contract (template … | list | show | versions | version | diff | propose | accept | sign | suspend | resume |
+ * terminate) and tds order (create | list | show | draft): the digital contract client verbs (cmd_contract.c). */
+int tds_cli_contract(const char *node_url, const char *token, int argc, char **argv);
+int tds_cli_order(const char *node_url, const char *token, int argc, char **argv);
 
 /* `tds scan FILE.csv [--json] [--rules FILE] [--sample N]`: offline sensitive-data discovery and
  * grading; argv[0] is "scan". */

@@ -19,7 +19,7 @@ static void usage(FILE *f)
 		   "  tds ledger verify (--dir DIR | --node URL [--token T] [--key node.pub]) [--json]\n"
 		   "                                                recompute and check a node's whole ledger\n"
 		   "  tds scan FILE.csv [--json] [--rules FILE]     sensitive-data discovery and grading (分类分级)\n"
-		   "  tds bench (ledger [--n N] | import [--rows N] | scan [--mb N] | pdp) [--json]\n"
+		   "  tds bench (ledger [--n N] | import [--rows N] | scan [--mb N] | pdp | catalog [--products N]) [--json]\n"
 		   "                                                benchmarks (JSON metrics, docs/performance.md)\n"
 		   "  tds [--node URL] [--token TOKEN] <noun> <verb> … [--json]\n"
 		   "      verbs: health | login --username U [--password P] | logout | whoami | node info | routes\n"
@@ -43,6 +43,14 @@ static void usage(FILE *f)
 		   "             product (create --resource RES --name N --form F --scenario S… SPEC | list | show ID\n"
 		   "                     | version ID N | code CODE | update ID … | review ID … | list-on ID | delist ID\n"
 		   "                     | remove ID)          data products (数据产品); `tds product` alone lists the flags\n"
+		   "             catalog (search [WORDS] [--kind K] [--form F] [--domain D] [--grade G] [--sort S] … | show ID|CODE\n"
+		   "                     [--dcat] | related ID | import FILE.csv|FILE.json)\n"
+		   "                                           the fused catalog (融合目录); `tds catalog` alone lists the flags\n"
+		   "             order (create --product PRD --action A … | list | show ID | draft ID [--service ORG]…)\n"
+		   "             contract (template list|show|create … | list | show ID | versions ID | version ID N\n"
+		   "                     | diff ID --from N --to M | propose ID --base N --patch JSON | accept ID --version N\n"
+		   "                     --hash H | sign ID --version N --hash H | suspend|resume|terminate ID --reason R)\n"
+		   "                                           digital contracts (数字合约); `tds contract` alone lists the flags\n"
 		   "      TDS_NODE and TDS_TOKEN in the environment stand in for --node and --token.\n");
 }
 
@@ -108,6 +116,12 @@ int main(int argc, char **argv)
 		return tds_cli_resource(node, token, sub_argc, sub_argv);
 	if (strcmp(cmd, "product") == 0)
 		return tds_cli_product(node, token, sub_argc, sub_argv);
+	if (strcmp(cmd, "catalog") == 0)
+		return tds_cli_catalog(node, token, sub_argc, sub_argv);
+	if (strcmp(cmd, "contract") == 0)
+		return tds_cli_contract(node, token, sub_argc, sub_argv);
+	if (strcmp(cmd, "order") == 0)
+		return tds_cli_order(node, token, sub_argc, sub_argv);
 	if (strcmp(cmd, "node") == 0 && sub_argc > 1 && strcmp(sub_argv[1], "init") == 0)
 		return tds_cli_node(sub_argc, sub_argv);
 	return tds_cli_api(node, token, sub_argc, sub_argv);

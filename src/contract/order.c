@@ -85,27 +85,29 @@ static int check_strings(const json_t *arr, const char *name, size_t max)
 	return 0;
 }
 
+/* The members of an order request. */
+static const tds_json_field ORDER_FIELDS[] = {
+    {"product_id", TDS_JSON_STRING, false, TDS_ID_MAX},
+    {"product_code", TDS_JSON_STRING, false, 256},
+    {"actions", TDS_JSON_STRING_ARRAY, true, 8},
+    {"fields", TDS_JSON_STRING_ARRAY, false, TDS_POLICY_MAX_SET},
+    {"purposes", TDS_JSON_STRING_ARRAY, false, 16},
+    {"validity", TDS_JSON_OBJECT, false, 0},
+    {"count", TDS_JSON_INTEGER, false, 0},
+    {"rate", TDS_JSON_OBJECT, false, 0},
+    {"environment", TDS_JSON_STRING_ARRAY, false, 4},
+    {"note", TDS_JSON_STRING, false, ORDER_NOTE_MAX},
+};
+
 /* Checks an order request's shape (400s) and fills the defaults from the entry and template
  * (422s for a scope the product does not have). *req: the normalised request. */
 static int check_request(const json_t *in, const json_t *entry, const json_t *tpl, json_t **req)
 {
-	static const tds_json_field f[] = {
-	    {"product_id", TDS_JSON_STRING, false, TDS_ID_MAX},
-	    {"product_code", TDS_JSON_STRING, false, 256},
-	    {"actions", TDS_JSON_STRING_ARRAY, true, 8},
-	    {"fields", TDS_JSON_STRING_ARRAY, false, TDS_POLICY_MAX_SET},
-	    {"purposes", TDS_JSON_STRING_ARRAY, false, 16},
-	    {"validity", TDS_JSON_OBJECT, false, 0},
-	    {"count", TDS_JSON_INTEGER, false, 0},
-	    {"rate", TDS_JSON_OBJECT, false, 0},
-	    {"environment", TDS_JSON_STRING_ARRAY, false, 4},
-	    {"note", TDS_JSON_STRING, false, ORDER_NOTE_MAX},
-	};
 	static const tds_json_field vf[] = {{"from", TDS_JSON_STRING, true, TDS_TIME_MAX + 8},
 					    {"to", TDS_JSON_STRING, true, TDS_TIME_MAX + 8}};
 	static const tds_json_field rf[] = {{"limit", TDS_JSON_INTEGER, true, 0}, {"unit", TDS_JSON_STRING, true, 8}};
 	*req = NULL;
-	int rc = tds_json_check(in, f, TDS_ARRAY_LEN(f), false);
+	int rc = tds_json_check(in, ORDER_FIELDS, TDS_ARRAY_LEN(ORDER_FIELDS), false);
 	if (rc)
 		return rc;
 	const json_t *actions = json_object_get(in, "actions"), *fields = json_object_get(in, "fields"),
@@ -266,8 +268,9 @@ int tds_contract_order_create(tds_contract *ct, const tds_ledger_actor *actor, c
 		return tds_error_set(TDS_EINTERNAL, "no_catalog", "the contract module was opened without the fused catalog");
 	if (!consumer_org || !tds_id_valid(consumer_org, "org"))
 		return tds_error_set(TDS_EPERM, "no_organisation", "orders are placed by an organisation; this account has none");
-	if (!json_is_object(in))
-		return tds_error_set(TDS_EINVAL, "invalid_body", "the body must be a JSON object");
+	int rc = tds_json_check(in, ORDER_FIELDS, TDS_ARRAY_LEN(ORDER_FIELDS), false); /* the shape first: 400s */
+	if (rc)
+		return rc;
 	const json_t *pid = json_object_get(in, "product_id"), *pcode = json_object_get(in, "product_code");
 	if (!pid == !pcode || (pid && !json_is_string(pid)) || (pcode && !json_is_string(pcode)))
 		return tds_error_set(TDS_EINVAL, "invalid_product", "give exactly one of product_id (prd_…) and product_code");
@@ -279,7 +282,7 @@ int tds_contract_order_create(tds_contract *ct, const tds_ledger_actor *actor, c
 	order_ctx x = {.ct = ct, .actor = actor, .consumer = consumer_org};
 	json_t *tpl = NULL;
 	sqlite3 *db = tds_store_conn(ct->store);
-	int rc = db ? tds_catalog_entry_get(ct->catalog, key, &x.entry) : tds_error_code();
+	rc = db ? tds_catalog_entry_get(ct->catalog, key, &x.entry) : tds_error_code();
 	if (rc == TDS_ENOTFOUND)
 		rc = tds_error_set(TDS_ENOTFOUND, "product_not_found", "the fused catalog has no product %s", key);
 	if (rc)
