@@ -412,6 +412,23 @@ int tds_contract_decide(tds_contract *ct, const tds_contract_request *req, int64
  * tds_contract_free does it last). snapshot: also store snapshots and truncate the journal. */
 int tds_contract_flush(tds_contract *ct, bool snapshot);
 
+/* The write-behind journal of one counters object (one per local contract): attached as the
+ * counters' journal hook, it keeps the latest state of every slot charged since the last take
+ * (absolute values: the last record per slot is all that matters). The hook costs one uncontended
+ * mutex and a copy per charged slot on the decision path; the store is written by whoever takes
+ * (tds_contract_flush), never by a decision. Thread-safe. */
+typedef struct tds_contract_journal tds_contract_journal;
+
+/* A journal attached to c (n_slots = tds_policy_counter_slots of c's policy). NULL on ENOMEM. */
+tds_contract_journal *tds_contract_journal_new(tds_policy_counters *c, size_t n_slots);
+/* Detaches and frees (NULL is fine). */
+void tds_contract_journal_free(tds_contract_journal *j, tds_policy_counters *c);
+/* Moves the pending records into out[0..n_slots) and returns how many; *charged (may be NULL) tells
+ * whether anything was charged since the last take that asked for it (snapshots are due then). */
+size_t tds_contract_journal_take(tds_contract_journal *j, tds_policy_slot_state *out, bool *charged);
+/* Puts back records that could not be stored, unless a newer record of the slot arrived meanwhile. */
+void tds_contract_journal_putback(tds_contract_journal *j, const tds_policy_slot_state *st, size_t n, bool charged);
+
 /* Stops enforcement at shutdown, once no request or sync runs: flushes the journal with a snapshot
  * and frees the local contracts (a later call makes them again from the store). NULL is fine. */
 void tds_contract_stop(tds_contract *ct);

@@ -130,30 +130,106 @@ void ct_enf_install(struct ct_enforcer *e, ct_entry *x)
 	*pp = x;
 }
 
+/* ---- the journal ---- */
+
+struct tds_contract_journal {
+	pthread_mutex_t mu;
+	size_t n_slots;
+	bool any, charged;
+	uint8_t *dirty;
+	tds_policy_slot_state *pending;
+};
+
 /* The policy journal hook: under the counters' lock, so records arrive in charge order. */
 static void journal_hook(void *ctx, const tds_policy_slot_state *st, size_t n)
 {
-	ct_entry *x = ctx;
-	pthread_mutex_lock(&x->jmu);
+	tds_contract_journal *j = ctx;
+	pthread_mutex_lock(&j->mu);
 	for (size_t i = 0; i < n; i++) {
-		if (st[i].slot < x->n_slots) {
-			x->pending[st[i].slot] = st[i];
-			x->dirty[st[i].slot] = 1;
+		if (st[i].slot < j->n_slots) {
+			j->pending[st[i].slot] = st[i];
+			j->dirty[st[i].slot] = 1;
 		}
 	}
-	x->any_dirty = x->snap_due = true;
-	pthread_mutex_unlock(&x->jmu);
+	j->any = j->charged = true;
+	pthread_mutex_unlock(&j->mu);
+}
+
+tds_contract_journal *tds_contract_journal_new(tds_policy_counters *c, size_t n_slots)
+{
+	tds_contract_journal *j = calloc(1, sizeof *j);
+	if (!j)
+		return NULL;
+	j->n_slots = n_slots;
+	j->pending = calloc(n_slots ? n_slots : 1, sizeof *j->pending);
+	j->dirty = calloc(n_slots ? n_slots : 1, 1);
+	if (!j->pending || !j->dirty) {
+		free(j->pending);
+		free(j->dirty);
+		free(j);
+		return NULL;
+	}
+	pthread_mutex_init(&j->mu, NULL);
+	if (c)
+		tds_policy_counters_set_journal(c, journal_hook, j);
+	return j;
+}
+
+void tds_contract_journal_free(tds_contract_journal *j, tds_policy_counters *c)
+{
+	if (!j)
+		return;
+	if (c)
+		tds_policy_counters_set_journal(c, NULL, NULL);
+	pthread_mutex_destroy(&j->mu);
+	free(j->pending);
+	free(j->dirty);
+	free(j);
+}
+
+size_t tds_contract_journal_take(tds_contract_journal *j, tds_policy_slot_state *out, bool *charged)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&j->mu);
+	if (j->any) {
+		for (size_t k = 0; k < j->n_slots; k++) {
+			if (j->dirty[k]) {
+				out[n++] = j->pending[k];
+				j->dirty[k] = 0;
+			}
+		}
+		j->any = false;
+	}
+	if (charged) {
+		*charged = j->charged;
+		j->charged = false;
+	}
+	pthread_mutex_unlock(&j->mu);
+	return n;
+}
+
+void tds_contract_journal_putback(tds_contract_journal *j, const tds_policy_slot_state *st, size_t n, bool charged)
+{
+	pthread_mutex_lock(&j->mu);
+	for (size_t k = 0; k < n; k++) {
+		uint32_t s = st[k].slot;
+		if (s < j->n_slots && !j->dirty[s]) {
+			j->pending[s] = st[k];
+			j->dirty[s] = 1;
+			j->any = true;
+		}
+	}
+	j->charged |= charged;
+	pthread_mutex_unlock(&j->mu);
 }
 
 void ct_entry_free(ct_entry *x)
 {
 	if (!x)
 		return;
+	tds_contract_journal_free(x->journal, x->counters);
 	tds_policy_counters_free(x->counters);
 	tds_policy_free(x->policy);
-	free(x->pending);
-	free(x->dirty);
-	pthread_mutex_destroy(&x->jmu);
 	free(x);
 }
 
@@ -164,7 +240,6 @@ int ct_entry_new(const json_t *doc, bool provider, const char *provider_org, con
 	ct_entry *x = calloc(1, sizeof *x);
 	if (!x)
 		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
-	pthread_mutex_init(&x->jmu, NULL);
 	snprintf(x->id, sizeof x->id, "%s", tds_json_str(doc, "id", ""));
 	x->version = tds_json_int(doc, "version", 0);
 	x->provider = provider;
@@ -188,16 +263,13 @@ int ct_entry_new(const json_t *doc, bool provider, const char *provider_org, con
 	if (!rc) {
 		x->n_slots = tds_policy_counter_slots(x->policy);
 		x->counters = tds_policy_counters_new(x->policy);
-		x->pending = calloc(x->n_slots ? x->n_slots : 1, sizeof *x->pending);
-		x->dirty = calloc(x->n_slots ? x->n_slots : 1, 1);
-		if (!x->counters || !x->pending || !x->dirty)
+		if (!x->counters || !(x->journal = tds_contract_journal_new(x->counters, x->n_slots)))
 			rc = tds_error_set(TDS_ENOMEM, NULL, "out of memory");
 	}
 	if (rc) {
 		ct_entry_free(x);
 		return rc;
 	}
-	tds_policy_counters_set_journal(x->counters, journal_hook, x);
 	*out = x;
 	return 0;
 }
@@ -604,28 +676,19 @@ int tds_contract_flush(tds_contract *ct, bool snapshot)
 	int rc = d ? 0 : tds_error_set(TDS_ENOMEM, NULL, "out of memory");
 	for (size_t b = 0; !rc && b < CT_BUCKETS; b++) {
 		for (ct_entry *x = e->buckets[b]; !rc && x; x = x->next) {
-			pthread_mutex_lock(&x->jmu);
-			bool want = x->any_dirty || (snapshot && x->snap_due);
-			if (want) {
-				d[n].x = x;
-				d[n].st = calloc(x->n_slots ? x->n_slots : 1, sizeof *d[n].st);
-				if (!d[n].st) {
-					rc = tds_error_set(TDS_ENOMEM, NULL, "out of memory");
-				} else {
-					for (size_t k = 0; k < x->n_slots; k++) {
-						if (x->dirty[k]) {
-							d[n].st[d[n].n++] = x->pending[k];
-							x->dirty[k] = 0;
-						}
-					}
-					x->any_dirty = false;
-					d[n].snap = snapshot && x->snap_due;
-					if (d[n].snap)
-						x->snap_due = false;
-					n++;
-				}
+			d[n].x = x;
+			d[n].st = calloc(x->n_slots ? x->n_slots : 1, sizeof *d[n].st);
+			if (!d[n].st) {
+				rc = tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+				break;
 			}
-			pthread_mutex_unlock(&x->jmu);
+			bool charged = false;
+			d[n].n = tds_contract_journal_take(x->journal, d[n].st, snapshot ? &charged : NULL);
+			d[n].snap = charged;
+			if (d[n].n || d[n].snap)
+				n++;
+			else
+				free(d[n].st);
 		}
 	}
 	flush_ctx f = {.d = d, .n = n, .snapshot = snapshot};
@@ -633,21 +696,8 @@ int tds_contract_flush(tds_contract *ct, bool snapshot)
 		rc = tds_store_tx(ct->store, flush_tx, &f);
 	if (rc) {
 		/* put back what was drained, unless a newer value arrived meanwhile */
-		for (size_t i = 0; i < n; i++) {
-			ct_entry *x = d[i].x;
-			pthread_mutex_lock(&x->jmu);
-			for (size_t k = 0; k < d[i].n; k++) {
-				uint32_t s = d[i].st[k].slot;
-				if (!x->dirty[s]) {
-					x->pending[s] = d[i].st[k];
-					x->dirty[s] = 1;
-					x->any_dirty = true;
-				}
-			}
-			if (d[i].snap)
-				x->snap_due = true;
-			pthread_mutex_unlock(&x->jmu);
-		}
+		for (size_t i = 0; i < n; i++)
+			tds_contract_journal_putback(d[i].x->journal, d[i].st, d[i].n, d[i].snap);
 	} else if (snapshot) {
 		__atomic_store_n(&e->last_snapshot_ms, tds_now_ms(), __ATOMIC_RELAXED);
 	}

@@ -32,13 +32,9 @@ typedef struct ct_entry {
 	int64_t violations; /* atomic */
 	tds_policy *policy;
 	tds_policy_counters *counters;
-	/* the journal: latest state per charged slot since the last flush */
-	pthread_mutex_t jmu;
 	size_t n_slots;
-	tds_policy_slot_state *pending;
-	uint8_t *dirty;
-	bool any_dirty, snap_due; /* snap_due: charged since the last snapshot */
-	struct ct_entry *next;    /* hash chain, or the retired list */
+	tds_contract_journal *journal; /* the counters' charges not yet in the store */
+	struct ct_entry *next;         /* hash chain, or the retired list */
 } ct_entry;
 
 #define CT_BUCKETS 256

@@ -610,6 +610,54 @@ static void test_tokens(void **state)
 	tds_contract_free(fresh);
 }
 
+/* The journal on its own: latest value per slot, taken once, put back only when nothing newer came. */
+static void test_journal(void **state)
+{
+	(void)state;
+	static const char pol[] = "{\"uid\":\"p\",\"permission\":[{\"action\":\"query\",\"constraint\":["
+				  "{\"leftOperand\":\"count\",\"operator\":\"lteq\",\"rightOperand\":100},"
+				  "{\"leftOperand\":\"rate\",\"operator\":\"lteq\",\"rightOperand\":100,\"unit\":\"day\"}]}]}";
+	tds_policy *p;
+	ok(tds_policy_compile(pol, strlen(pol), &p));
+	tds_policy_counters *c = tds_policy_counters_new(p);
+	tds_contract_journal *j = tds_contract_journal_new(c, tds_policy_counter_slots(p));
+	assert_non_null(j);
+	tds_policy_request rq = {.action = TDS_POLICY_ACTION_QUERY};
+	tds_policy_decision d;
+	tds_policy_slot_state st[4];
+	bool charged = false;
+	assert_int_equal(tds_contract_journal_take(j, st, &charged), 0);
+	assert_false(charged);
+	for (int i = 0; i < 3; i++)
+		ok(tds_policy_decide(p, c, &rq, tds_now_ms(), &d));
+	assert_int_equal(tds_contract_journal_take(j, st, &charged), 2);
+	assert_true(charged);
+	assert_int_equal(st[0].slot, 0);
+	assert_int_equal(st[0].used, 3);
+	assert_int_equal(st[1].kind, TDS_POLICY_SLOT_RATE);
+	assert_int_equal(st[1].used, 3);
+	assert_int_equal(tds_contract_journal_take(j, st, &charged), 0); /* taken once */
+	assert_false(charged);
+	/* a failed store: put back, taken again */
+	tds_contract_journal_putback(j, st, 2, true);
+	assert_int_equal(tds_contract_journal_take(j, st, &charged), 2);
+	assert_true(charged);
+	assert_int_equal(st[0].used, 3);
+	/* a newer charge wins over a put-back older record */
+	ok(tds_policy_decide(p, c, &rq, tds_now_ms(), &d));
+	tds_contract_journal_putback(j, st, 2, false);
+	assert_int_equal(tds_contract_journal_take(j, st, NULL), 2);
+	assert_int_equal(st[0].used, 4);
+	/* a denied request charges nothing and journals nothing */
+	rq.action = TDS_POLICY_ACTION_EXPORT;
+	ok(tds_policy_decide(p, c, &rq, tds_now_ms(), &d));
+	assert_false(d.permit);
+	assert_int_equal(tds_contract_journal_take(j, st, NULL), 0);
+	tds_contract_journal_free(j, c);
+	tds_policy_counters_free(c);
+	tds_policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -620,6 +668,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_counters_survive_restart, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_exact_under_threads, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tokens, fx_setup, fx_teardown),
+	    cmocka_unit_test(test_journal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
