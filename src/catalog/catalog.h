@@ -581,7 +581,9 @@ int tds_catalog_resource_list(tds_catalog *c, const char *org, const char *statu
  *   list       provider, approved | delisted → listed, with a scope like a resource's publication
  *              (default the whole space); the resource must still be approved or published. The
  *              fused-catalog entry (section 10, kind "product") goes to the outbox in the same
- *              transaction.                                         catalog.product_listed
+ *              transaction; its "version" is the product's catalog revision (one above its last
+ *              outbox entry: a relisting outranks the delisting), not the product version.
+ *                                                                   catalog.product_listed
  *   delist     provider, listed → delisted; outbox entry {"withdrawn":true}.  catalog.product_delisted
  *   update     provider, any state but removed while no version waits for review: version N+1,
  *              pending_review. A rejected product goes back to pending_review; an approved, listed

@@ -16,7 +16,7 @@
  *   - approved_version is the highest approved version; a listed product is offered to the fused
  *     catalog at approved_version, and every change of what is offered (listing, a newly approved
  *     version while listed, delisting, removal while listed) writes an outbox entry in the same
- *     transaction;
+ *     transaction, whose "version" is the product's catalog revision (one above the last entry);
  *   - a file product's bytes are DIR/data/<file_name> (0600), named by the version that uploaded
  *     them; later versions without a new upload refer to the same file; files no version names are
  *     removed when the catalog opens (source.c's cleanup).
@@ -945,15 +945,21 @@ static int insert_version(tds_catalog *c, sqlite3 *db, const char *id, int64_t v
 
 /* ---- fused-catalog entries ---- */
 
-/* The outbox entry offering version `version` of product r with `scope` (JSON text). */
+/* The outbox entry offering version `version` of product r with `scope` (JSON text). The entry's
+ * own "version" is the catalog revision of the product (cat_outbox_next_version): it grows with
+ * every offer and withdrawal, so that the operator, which keeps the highest, sees a relisting after
+ * a delisting; the product version itself stays readable from the product (approved_version). */
 static int offer_tx(tds_catalog *c, sqlite3 *db, const prow *r, int64_t version, const char *scope, int64_t listed_at)
 {
 	sqlite3_stmt *st;
 	json_t *content = NULL, *res_md = NULL, *entry = NULL, *fields = json_array(), *sc = NULL;
 	int level = 0, rc;
+	int64_t revision;
 	char grade[16] = "";
 	if (!fields)
 		return NOMEM();
+	if ((rc = cat_outbox_next_version(db, "product", r->id, &revision, NULL)))
+		goto out;
 	if ((rc = tds_store_prepare(db, "SELECT content FROM product_versions WHERE product_id = ? AND version = ?", &st)))
 		goto out;
 	sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
@@ -993,7 +999,7 @@ static int offer_tx(tds_catalog *c, sqlite3 *db, const prow *r, int64_t version,
 	sc = scope ? json_loads(scope, 0, NULL) : json_pack("{s:s}", "scope", "space");
 	entry = json_pack("{s:s, s:s, s:s?, s:I, s:s?, s:O?, s:O?, s:s, s:O?, s:O?, s:s?, s:s?, s:O?, s:o, s:O?, s:O?, s:O,"
 			  " s:n, s:s?, s:n, s:n, s:[], s:o, s:o}",
-			  "kind", "product", "id", r->id, "code", r->code[0] ? r->code : NULL, "version", (json_int_t)version,
+			  "kind", "product", "id", r->id, "code", r->code[0] ? r->code : NULL, "version", (json_int_t)revision,
 			  "org_id", r->has_org ? r->org : NULL, "title", json_object_get(content, "name"), "description",
 			  json_object_get(content, "description"), "form", r->form, "domain", json_object_get(content, "domain"),
 			  "tags", json_object_get(content, "tags"), "grade", zh, "level", level ? lv : NULL,
@@ -1026,11 +1032,15 @@ out:
 
 static int withdraw_tx(tds_catalog *c, sqlite3 *db, const prow *r)
 {
-	json_t *e = json_pack("{s:s, s:s, s:I, s:b}", "kind", "product", "id", r->id, "version", (json_int_t)r->approved,
+	int64_t revision;
+	int rc = cat_outbox_next_version(db, "product", r->id, &revision, NULL);
+	if (rc)
+		return rc;
+	json_t *e = json_pack("{s:s, s:s, s:I, s:b}", "kind", "product", "id", r->id, "version", (json_int_t)revision,
 			      "withdrawn", 1);
 	if (!e)
 		return NOMEM();
-	int rc = cat_outbox_add_tx(c, db, e);
+	rc = cat_outbox_add_tx(c, db, e);
 	json_decref(e);
 	return rc;
 }
