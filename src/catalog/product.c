@@ -242,13 +242,23 @@ static int check_common(const json_t *in, bool create)
 		return rc;
 	if (!create && json_object_size(in) == 0)
 		return tds_error_set(TDS_EINVAL, "empty_update", "an update names at least one member");
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)in, k, v) {
+		if (json_is_null(v))
+			return tds_error_set(TDS_EINVAL, "invalid_field", "field '%s' may not be null: leave it out instead", k);
+	}
 	const char *name = tds_json_str(in, "name", NULL);
 	if (name && (!*name || !printable(name)))
 		return tds_error_set(TDS_EINVAL, "invalid_name", "name must be 1-%d bytes of text without control characters",
 				     PRD_NAME_MAX);
 	const char *desc = tds_json_str(in, "description", NULL);
-	if (desc && !tds_utf8_valid(desc, strlen(desc)))
-		return tds_error_set(TDS_EINVAL, "invalid_field", "field 'description' must be UTF-8");
+	bool desc_ok = desc ? tds_utf8_valid(desc, strlen(desc)) : true;
+	for (const unsigned char *p = (const unsigned char *)desc; desc && desc_ok && *p; p++)
+		desc_ok = !((*p < 0x20 && *p != '\n' && *p != '\r' && *p != '\t') || *p == 0x7f);
+	if (!desc_ok)
+		return tds_error_set(TDS_EINVAL, "invalid_field",
+				     "field 'description' must be UTF-8 text without control characters other than line breaks and tabs");
 	const char *dom = tds_json_str(in, "domain", NULL);
 	if (dom && !printable(dom))
 		return tds_error_set(TDS_EINVAL, "invalid_field", "field 'domain' may not hold control characters");
@@ -986,8 +996,10 @@ static int offer_tx(tds_catalog *c, sqlite3 *db, const prow *r, int64_t version,
 	size_t i;
 	json_t *f;
 	json_array_foreach(src, i, f) {
-		json_array_append_new(fields, json_pack("{s:O?, s:O?, s:O?}", "name", json_object_get(f, "name"), "label",
-							json_object_get(f, "label"), "type", json_object_get(f, "type")));
+		/* labels come from CSV headers of any length: the catalog takes at most 256 bytes */
+		const char *label = tds_json_str(f, "label", "");
+		json_array_append_new(fields, json_pack("{s:O?, s:s%, s:O?}", "name", json_object_get(f, "name"), "label", label,
+							utf8_cut(label, strlen(label), 256), "type", json_object_get(f, "type")));
 	}
 	tds_anon_grade g;
 	char lv[4];

@@ -613,6 +613,8 @@ static void test_common_members(void **state)
 	    {"{\"resource_id\":\"%s\",\"name\":\"n\",\"form\":\"api\",\"scenarios\":[\"x\"],\"spec\":{},\"industry\":\"i65\"}", "invalid_industry", TDS_EINVAL},
 	    {"{\"resource_id\":\"%s\",\"name\":\"n\",\"form\":\"api\",\"scenarios\":[\"x\"],\"spec\":{},\"tags\":[\"\"]}", "invalid_field", TDS_EINVAL},
 	    {"{\"resource_id\":\"%s\",\"name\":\"n\",\"form\":\"api\",\"scenarios\":[\"x\"],\"spec\":[]}", NULL, TDS_EINVAL},
+	    {"{\"resource_id\":\"%s\",\"name\":\"n\",\"form\":\"api\",\"scenarios\":[\"x\"],\"spec\":{},\"description\":\"a\\u0001b\"}", "invalid_field", TDS_EINVAL},
+	    {"{\"resource_id\":\"%s\",\"name\":\"n\",\"form\":\"api\",\"scenarios\":[\"x\"],\"spec\":{},\"domain\":null}", "invalid_field", TDS_EINVAL},
 	    {"{\"resource_id\":\"res_x\",\"name\":\"n\",\"form\":\"api\",\"scenarios\":[\"x\"],\"spec\":{}%s}", "invalid_resource_id", TDS_EINVAL},
 	};
 	for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
@@ -660,7 +662,8 @@ static void test_common_members(void **state)
 	assert_string_equal(st, "rejected");
 	expect(rev(tds_catalog_product_review, &REV1, id, "{\"decision\":\"approve\"}", NULL), TDS_ECONFLICT, "invalid_state");
 	expect(prov(tds_catalog_product_list_on, id, "{}", NULL), TDS_ECONFLICT, "invalid_state");
-	ok(prov(tds_catalog_product_update, id, "{\"scenarios\":[\"信贷审批\"]}", st));
+	expect(prov(tds_catalog_product_update, id, "{\"name\":null}", NULL), TDS_EINVAL, "invalid_field");
+	ok(prov(tds_catalog_product_update, id, "{\"scenarios\":[\"信贷审批\"],\"description\":\"第一行\\n第二行\"}", st));
 	assert_string_equal(st, "pending_review");
 	json_t *list;
 	ok(tds_catalog_product_list(F->cat, ORG_A, "pending_review", "api", 2, NULL, &list));
