@@ -450,6 +450,21 @@ static int context_of(sqlite3 *db, const char *order_id, const json_t *doc, json
 
 /* ---- proposals ---- */
 
+/* True when v holds a JSON real anywhere (canonical JSON has integers only). */
+static bool has_real(const json_t *v)
+{
+	if (json_is_real(v))
+		return true;
+	size_t i;
+	const char *k;
+	json_t *x;
+	if (json_is_array(v))
+		json_array_foreach(v, i, x) if (has_real(x)) return true;
+	if (json_is_object(v))
+		json_object_foreach((json_t *)v, k, x) if (has_real(x)) return true;
+	return false;
+}
+
 /* Checks the shape of terms (full = every member required) and the members it has. 400s only. */
 static int check_terms(const json_t *t, bool full)
 {
@@ -497,6 +512,9 @@ static int check_terms(const json_t *t, bool full)
 	const json_t *vp = json_object_get(t, "violation_policy");
 	if (vp && (rc = tds_json_check(vp, pf, TDS_ARRAY_LEN(pf), false)))
 		return tds_error_wrap("%s.violation_policy: ", which);
+	if (has_real(t))
+		return tds_error_set(TDS_EINVAL, "invalid_number",
+				     "%s: a JSON real is not allowed in a contract: write decimals as strings (\"0.5\")", which);
 	const json_t *pol = json_object_get(t, "policy");
 	if (pol) {
 		char *s = tds_json_dumps(pol);

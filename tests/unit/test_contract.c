@@ -821,6 +821,8 @@ static void test_every_check(void **state)
 	    "{\"base_version\":1,\"patch\":{\"price\":1}}",
 	    "{\"base_version\":1,\"terms\":{\"clauses\":{}}}",
 	    "{\"base_version\":1,\"patch\":{\"policy\":{}},\"extra\":true}",
+	    "{\"base_version\":1,\"patch\":{\"policy\":{\"uid\":\"x\",\"permission\":[{\"action\":\"query\","
+	    "\"constraint\":[{\"leftOperand\":\"count\",\"operator\":\"lteq\",\"rightOperand\":1.5}]}]}}}",
 	};
 	ok(tds_contract_versions(F->ct, NULL, cid, &out));
 	size_t before = json_array_size(json_object_get(out, "items"));
@@ -833,6 +835,10 @@ static void test_every_check(void **state)
 			fail_msg("bad proposal %zu: got %d %s", k, rc, tds_error_name());
 		json_decref(in);
 	}
+	json_t *real = J("{\"base_version\":%zu,\"patch\":{\"violation_policy\":{\"freeze_after\":3},\"policy\":{\"n\":0.5}}}",
+			 before);
+	expect(tds_contract_propose(F->ct, &BANK, ORG_BANK, cid, real, &out), TDS_EINVAL, "invalid_number");
+	json_decref(real);
 	ok(tds_contract_versions(F->ct, NULL, cid, &out));
 	assert_int_equal(json_array_size(json_object_get(out, "items")), before);
 	json_decref(out);
