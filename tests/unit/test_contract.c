@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #define ORG_TAX "org_01JTAXAAAAAAAAAAAAAAAAAAAA"
 #define ORG_BANK "org_01JBANKAAAAAAAAAAAAAAAAAAA"
@@ -1217,6 +1218,101 @@ static void test_amendment(void **state)
 	expect(accept_rc(&TAX, cid, 2), TDS_ECONFLICT, "invalid_state");
 }
 
+/* The order keeps the entry as ordered: a later version of the product does not change the draft. */
+static void test_order_pins_the_entry(void **state)
+{
+	(void)state;
+	json_t *o, *c, *in = json_object();
+	ok(order_rc("{\"product_id\":\"" PRD_TAX "\",\"actions\":[\"query\"]}", &o));
+	entry(ORG_TAX, "{\"kind\":\"product\",\"id\":\"" PRD_TAX "\",\"version\":4,\"title\":\"企业纳税信息核验\","
+		       "\"form\":\"api\",\"scope\":{\"scope\":\"space\"},\"fields\":[{\"name\":\"name\"}],"
+		       "\"scenarios\":[\"credit-risk\"]}");
+	ok(tds_contract_draft(F->ct, &OPERATOR, tds_json_str(o, "id", ""), in, &c));
+	const json_t *doc = json_object_get(c, "document");
+	assert_int_equal(tds_json_int(json_object_get(doc, "product"), "version", 0), 3);
+	char *s = tds_json_dumps(json_object_get(doc, "policy"));
+	assert_non_null(strstr(s, "\"id_no\""));
+	assert_non_null(strstr(s, "\"anti-fraud\""));
+	free(s);
+	char cid[TDS_ID_MAX];
+	snprintf(cid, sizeof cid, "%s", tds_json_str(c, "id", ""));
+	json_decref(c);
+	json_decref(o);
+	json_decref(in);
+	/* and the checks of later versions use it too: tax_amount is still the product's field */
+	json_t *out;
+	ok(propose_rc(&TAX, cid, "patch", "{\"violation_policy\":{\"freeze_after\":5}}", &out));
+	assert_int_equal(json_array_size(json_object_get(out, "issues")), 0);
+	json_decref(out);
+	/* a new order sees the new version */
+	expect(order_rc("{\"product_id\":\"" PRD_TAX "\",\"actions\":[\"query\"],\"fields\":[\"id_no\"]}", &o), TDS_EUNPROC,
+	       "field_not_in_product");
+}
+
+typedef struct racer {
+	const char *cid;
+	const tds_key *key;
+	const char *serial, *org;
+	const json_t *doc;
+	int rc;
+	pthread_barrier_t *go;
+} racer;
+
+static void *race_sign(void *arg)
+{
+	racer *r = arg;
+	tds_buf canon = TDS_BUF_INIT, sig = TDS_BUF_INIT, b64 = TDS_BUF_INIT;
+	tds_json_canonical(r->doc, &canon);
+	tds_sign(r->key, canon.data, canon.len, &sig);
+	tds_b64_encode(sig.data, sig.len, &b64);
+	json_t *in = json_pack("{s:s, s:s, s:s, s:s}", "org_id", r->org, "key_id", r->serial, "alg", "sm2-sm3", "signature", b64.data),
+	       *out = NULL;
+	tds_ledger_actor a = {.org = r->org, .node = "node_01JRACERAAAAAAAAAAAAAAAAAA"};
+	pthread_barrier_wait(r->go);
+	r->rc = tds_contract_sign_submit(F->ct, &a, r->org, r->cid, in, &out);
+	json_decref(out);
+	json_decref(in);
+	tds_buf_free(&canon);
+	tds_buf_free(&sig);
+	tds_buf_free(&b64);
+	return NULL;
+}
+
+/* Both parties sign at the same moment, each twice: two signatures, one filing, one feed item. */
+static void test_concurrent_signatures(void **state)
+{
+	(void)state;
+	char cid[TDS_ID_MAX], kinds[256];
+	drafted(NULL, cid);
+	ok(accept_rc(&TAX, cid, 1));
+	ok(accept_rc(&BANK, cid, 1));
+	json_t *v1 = version(cid, 1);
+	pthread_barrier_t go;
+	pthread_barrier_init(&go, NULL, 4);
+	racer r[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		r[i] = (racer){.cid = cid, .key = i & 1 ? F->bank : F->tax, .serial = i & 1 ? CRT_BANK : CRT_TAX,
+			       .org = i & 1 ? ORG_BANK : ORG_TAX, .doc = json_object_get(v1, "document"), .go = &go};
+		assert_int_equal(pthread_create(&t[i], NULL, race_sign, &r[i]), 0);
+	}
+	int okays = 0;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		okays += r[i].rc == 0;
+		if (r[i].rc && r[i].rc != TDS_ECONFLICT)
+			fail_msg("racer %d: %d", i, r[i].rc);
+	}
+	pthread_barrier_destroy(&go);
+	json_decref(v1);
+	assert_int_equal(okays, 2);
+	assert_string_equal(state_of(cid), "filed");
+	assert_int_equal(evidence("contract.filed"), 1);
+	assert_int_equal(evidence("contract.signature_added"), 2);
+	feed_kinds(ORG_TAX, cid, kinds, sizeof kinds);
+	assert_string_equal(kinds, "filed");
+}
+
 int main(void)
 {
 	tds_crypto_init();
@@ -1231,6 +1327,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_suspend_resume_terminate, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_expiry, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_amendment, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_order_pins_the_entry, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_signatures, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
