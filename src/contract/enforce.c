@@ -494,7 +494,13 @@ struct ct_enforcer *ct_enf(tds_contract *ct)
 	if (!e) {
 		e = calloc(1, sizeof *e);
 		if (e) {
-			pthread_rwlock_init(&e->lock, NULL);
+			/* writers first: a steady stream of decisions must not starve the feed (nothing here
+			   takes the read lock twice on one thread) */
+			pthread_rwlockattr_t ra;
+			pthread_rwlockattr_init(&ra);
+			pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+			pthread_rwlock_init(&e->lock, &ra);
+			pthread_rwlockattr_destroy(&ra);
 			pthread_mutex_init(&e->op_mu, NULL);
 			pthread_mutex_init(&e->tok_mu, NULL);
 			pthread_mutex_init(&e->flush_mu, NULL);

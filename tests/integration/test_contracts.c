@@ -489,11 +489,41 @@ static void test_bad_input(void **state)
 	assert_int_equal(tn_json(op, "GET", "/healthz", NULL, NULL, NULL), 200);
 }
 
+/* A token bound to the bank's connector works only in that connector's signed calls. */
+static void test_connector_bound_token(void **state)
+{
+	(void)state;
+	char path[160];
+	json_t *out = NULL;
+	tds_key *bank_key = node_key(bank);
+	snprintf(path, sizeof path, "/api/v1/contracts/%s/tokens", S.contract);
+	expect(signed_call(op, "POST", path, bank_key, S.bank_serial, "{}", &out), 201, out, "connector token");
+	json_t *sub = json_object_get(json_object_get(out, "claims"), "sub");
+	assert_non_null(json_object_get(sub, "connector"));
+	assert_null(json_object_get(sub, "account"));
+	json_t *b = json_pack("{s:s, s:s, s:[s], s:s}", "token", tds_json_str(out, "token", ""), "action", "query", "fields",
+			      "name", "purpose", "credit-risk");
+	char *text = json_dumps(b, 0);
+	json_decref(b);
+	json_decref(out);
+	refused(tax, "POST", "/api/v1/decisions", NULL, text, 403, "token_wrong_connector");
+	expect(signed_call(tax, "POST", "/api/v1/decisions", bank_key, S.bank_serial, text, &out), 200, out, "signed decision");
+	expect_decision(out, "permit", "permit");
+	json_decref(out);
+	/* the tax connector's own signed call is another connector */
+	expect(signed_call(tax, "POST", "/api/v1/decisions", S.tax_key, S.tax_serial, text, &out), 403, out, "other signer");
+	assert_string_equal(err_code(out), "token_wrong_connector");
+	json_decref(out);
+	free(text);
+	tds_key_free(bank_key);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_order_to_enforcement),
 	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_connector_bound_token),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
