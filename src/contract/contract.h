@@ -372,6 +372,13 @@ typedef struct tds_contract_link {
 	const char *own_node_id;
 } tds_contract_link;
 
+/* Installs the operator's public key (PEM) and node id and this connector's organisation, which
+ * verify filings and tokens; no network. The node calls it when it loads or receives its
+ * certificate, so decisions work from the first request after a start; every sync pass does it again
+ * from DIR/operator.pub. TDS_EINVAL for a key that does not parse or malformed ids. */
+int tds_contract_set_operator(tds_contract *ct, const char *operator_pem, const char *operator_node_id,
+			      const char *own_org_id);
+
 /* One pass of the connector's duties (the node calls it about every second once enrolled):
  * installs the operator key when DIR/operator.pub changed, flushes the counters' journal (and a
  * snapshot now and then), sends queued violation reports, then pulls the feed after the last seq

@@ -538,6 +538,12 @@ void tds_contract_stop(tds_contract *ct)
 	ct_enforce_free(ct);
 }
 
+int tds_contract_set_operator(tds_contract *ct, const char *operator_pem, const char *operator_node_id,
+			      const char *own_org_id)
+{
+	return ct_enforce_set_operator(ct, operator_pem, operator_node_id, own_org_id);
+}
+
 int ct_enforce_set_operator(tds_contract *ct, const char *operator_pem, const char *operator_node_id,
 			    const char *own_org_id)
 {

@@ -417,6 +417,8 @@ static int activate_cert(node *n, const tds_node_cert *cert, const char *operato
 					   cert->issuer_node_id, n->key, cert->serial);
 	if (!rc)
 		rc = tds_ledger_set_signer(n->ledger, n->key, cert->serial);
+	if (!rc) /* tokens and filings verify from the first request, before the first sync pass */
+		rc = tds_contract_set_operator(n->contract, operator_pem, cert->issuer_node_id, cert->org_id);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&n->cert_lock);

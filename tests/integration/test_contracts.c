@@ -518,12 +518,41 @@ static void test_connector_bound_token(void **state)
 	tds_key_free(bank_key);
 }
 
+/* The tax connector restarts: the contract, its state and its counters are what they were. */
+static void test_restart_keeps_counters(void **state)
+{
+	(void)state;
+	char path[160];
+	json_t *before = NULL, *after = NULL;
+	snprintf(path, sizeof path, "/api/v1/enforcement/contracts/%s", S.contract);
+	expect(tn_json(tax, "GET", path, tax_admin, NULL, &before), 200, before, "before");
+	int64_t used = tds_json_int(json_array_get(json_object_get(json_object_get(before, "counters"), "counters"), 0), "used", -1);
+	assert_true(used >= 4); /* the permits of the tests before */
+	assert_int_equal(tn_stop(tax), 0);
+	assert_int_equal(tn_start(tax, con_env), 0);
+	expect(tn_json(tax, "GET", path, tax_admin, NULL, &after), 200, after, "after");
+	assert_string_equal(tds_json_str(after, "state", ""), "active");
+	assert_int_equal(tds_json_int(json_array_get(json_object_get(json_object_get(after, "counters"), "counters"), 0), "used", -2),
+			 used);
+	json_decref(before);
+	json_decref(after);
+	/* and it goes on counting from there */
+	json_t *out = decide("[\"name\"]", "credit-risk");
+	expect_decision(out, "permit", "permit");
+	json_decref(out);
+	expect(tn_json(tax, "GET", path, tax_admin, NULL, &after), 200, after, "after a use");
+	assert_int_equal(tds_json_int(json_array_get(json_object_get(json_object_get(after, "counters"), "counters"), 0), "used", -2),
+			 used + 1);
+	json_decref(after);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_order_to_enforcement),
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_connector_bound_token),
+	    cmocka_unit_test(test_restart_keeps_counters),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
