@@ -3,9 +3,14 @@
  * `tds order` CLI on a real operator node: templates listed, shown and versioned (by the operator
  * only), every route's bad input and wrong caller answered 4xx with its code (never 5xx), node-only
  * routes refused to accounts, the connector's signing route refused on the operator, and the CLI's
- * usage errors. The whole order → contract → enforcement story across nodes is test_contracts.c.
+ * usage errors; then the contract lifecycle driven through the CLI alone across the operator and two
+ * enrolled connectors: order, draft, a proposal, diff, acceptance, signing on each connector, filing,
+ * activation by the connectors' acknowledgements, suspension, resumption and termination. The
+ * enforcement story (tokens, decisions, freezes) is test_contracts.c.
  */
 #include "harness.h"
+
+#include "contract/contract.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,12 +20,19 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <unistd.h>
 
-static tn_node *op;
-static char *admin;
+#include "crypto/crypto.h"
+
+static tn_node *op, *tax, *bank;
+static char *admin, *tax_admin, *bank_admin;
+static char env_op[300];
 static char *const OP_ENV[] = {"TDS_LEDGER_CHECKPOINT_INTERVAL_S=0", NULL};
+static char *con_env[] = {env_op, "TDS_LEDGER_CHECKPOINT_INTERVAL_S=0", "TDS_CONNECTOR_HEARTBEAT_INTERVAL_S=1",
+			  "TDS_CONNECTOR_REVOCATION_POLL_S=1", NULL};
 static struct {
 	char tax_org[64], tax_tok[128], bank_org[64], bank_tok[128];
+	char tax_con[64], tax_serial[64], bank_con[64], bank_serial[64];
 } S;
 
 static const char *err_code(json_t *out) { return tds_json_str(json_object_get(out, "error"), "code", ""); }
@@ -46,11 +58,13 @@ static void refused(const char *method, const char *path, const char *tok, const
 	json_decref(out);
 }
 
-/* Runs `tds --node OP --token TOK ARGS`; *out the parsed stdout (may be NULL); the exit status. */
-static int cli(const char *tok, const char *args, json_t **out)
+/* Runs `tds --node N --token TOK ARGS`; *out the parsed stdout (may be NULL); the exit status. */
+static int cli_on(tn_node *n, const char *tok, const char *args, json_t **out)
 {
-	char cmd[4096], *o = NULL;
-	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s %s 2>/dev/null", tn_bin_dir(), op->api, tok, args);
+	char cmd[8192], *o = NULL;
+	if (snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s %s 2>/dev/null", tn_bin_dir(), n->api, tok, args) >=
+	    (int)sizeof cmd)
+		fail_msg("command too long");
 	int st = tn_run(cmd, &o);
 	if (out)
 		*out = o && *o ? json_loads(o, 0, NULL) : NULL;
@@ -58,16 +72,26 @@ static int cli(const char *tok, const char *args, json_t **out)
 	return st;
 }
 
+static int cli(const char *tok, const char *args, json_t **out) { return cli_on(op, tok, args, out); }
+
 static int setup(void **state)
 {
 	(void)state;
 	op = tn_init("operator", "gm");
+	tax = tn_init("connector", "gm");
+	bank = tn_init("connector", "gm");
 	if (tn_start(op, OP_ENV) || !(admin = tn_login_admin(op)))
+		return -1;
+	snprintf(env_op, sizeof env_op, "TDS_NODE_OPERATOR_URL=%s", op->api);
+	if (tn_start(tax, con_env) || tn_start(bank, con_env) || !(tax_admin = tn_login_admin(tax)) ||
+	    !(bank_admin = tn_login_admin(bank)))
 		return -1;
 	if (tn_onboard_org(op, admin, "taxbureau", "某市税务局", "government", "91350100M000100Y43", "provider", S.tax_org,
 			   S.tax_tok) ||
 	    tn_onboard_org(op, admin, "citybank", "示例城市商业银行", "bank", "91370100780603055K", "consumer", S.bank_org,
-			   S.bank_tok))
+			   S.bank_tok) ||
+	    tn_enroll_connector(op, admin, S.tax_tok, tax, "tax-gateway", S.tax_con, S.tax_serial) ||
+	    tn_enroll_connector(op, admin, S.bank_tok, bank, "bank-gateway", S.bank_con, S.bank_serial))
 		return -1;
 	return 0;
 }
@@ -76,9 +100,43 @@ static int teardown(void **state)
 {
 	(void)state;
 	free(admin);
-	int rc = tn_stop(op);
+	free(tax_admin);
+	free(bank_admin);
+	int a = tn_stop(tax), b = tn_stop(bank), c = tn_stop(op);
+	tn_free(tax);
+	tn_free(bank);
 	tn_free(op);
-	return rc == 0 ? 0 : -1;
+	return a == 0 && b == 0 && c == 0 ? 0 : -1;
+}
+
+/* The connector's node key, read from its directory as tdsd does. */
+static tds_key *node_key(tn_node *n)
+{
+	char p[512];
+	tds_buf m = TDS_BUF_INIT;
+	snprintf(p, sizeof p, "%s/master.key", n->dir);
+	assert_int_equal(tds_file_read(p, 64, &m), 0);
+	snprintf(p, sizeof p, "%s/node.key", n->dir);
+	tds_key *k = NULL;
+	assert_int_equal(tds_key_load_sealed(p, (const uint8_t *)m.data, &k), 0);
+	memset(m.data, 0, m.len);
+	tds_buf_free(&m);
+	return k;
+}
+
+/* A request to the operator signed with the connector's key (RFC 9421); the status. */
+static long signed_call(const char *method, const char *path, const tds_key *key, const char *keyid, const char *body)
+{
+	tds_http_client *c = tds_http_client_new(op->api, 10000);
+	assert_int_equal(tds_http_client_set_signer(c, key, keyid), 0);
+	const char *h[] = {"Content-Type: application/json", NULL};
+	tds_http_response r = {0};
+	int rc = tds_http_client_do(c, method, path, body ? h : NULL, body, body ? strlen(body) : 0, &r);
+	tds_http_client_free(c);
+	assert_int_equal(rc, 0);
+	long st = r.status;
+	tds_http_response_free(&r);
+	return st;
 }
 
 static void test_templates(void **state)
@@ -228,11 +286,149 @@ static void test_routes_refuse_bad_input(void **state)
 	json_decref(out);
 }
 
+/* `tds contract show` until the state is `want` (10 s at most). */
+static void wait_state(const char *cid, const char *want)
+{
+	char args[256];
+	snprintf(args, sizeof args, "contract show %s --json", cid);
+	for (int i = 0; i < 100; i++) {
+		json_t *out = NULL;
+		int st = cli(admin, args, &out);
+		bool done = st == 0 && !strcmp(tds_json_str(out, "state", ""), want);
+		json_decref(out);
+		if (done)
+			return;
+		usleep(100 * 1000);
+	}
+	fail_msg("contract %s never became %s", cid, want);
+}
+
+static void test_cli_lifecycle(void **state)
+{
+	(void)state;
+	json_t *out = NULL;
+	char args[4096], prd[TDS_ID_MAX], ord[64], cid[64], hash[128];
+	/* the tax bureau's API product in the fused catalog, as its connector sends it */
+	tds_id_new("prd", prd);
+	char body[2048];
+	snprintf(body, sizeof body,
+		 "{\"entries\":[{\"kind\":\"product\",\"id\":\"%s\",\"version\":1,\"title\":\"企业纳税信息查询\","
+		 "\"form\":\"api\",\"fields\":[{\"name\":\"name\"},{\"name\":\"tax_amount\"},{\"name\":\"id_no\"}],"
+		 "\"scenarios\":[\"credit-risk\"],\"scope\":{\"scope\":\"space\"}}]}",
+		 prd);
+	tds_key *k = node_key(tax);
+	assert_int_equal(signed_call("POST", "/api/v1/catalog/entries", k, S.tax_serial, body), 200);
+	tds_key_free(k);
+	/* the bank orders it; the operator drafts */
+	snprintf(args, sizeof args,
+		 "order create --product %s --action query --field name --field tax_amount --field id_no --purpose credit-risk "
+		 "--from 2026-12-01T00:00:00Z --to 2027-06-30T00:00:00Z --count 1000 --rate 60/minute --env consumer-domain --json",
+		 prd);
+	assert_int_equal(cli(S.bank_tok, args, &out), 0);
+	snprintf(ord, sizeof ord, "%s", tds_json_str(out, "id", ""));
+	assert_int_equal(tds_json_int(json_object_get(out, "request"), "count", 0), 1000);
+	json_decref(out);
+	assert_int_equal(cli(S.bank_tok, "order list --json", &out), 0);
+	assert_int_equal(json_array_size(json_object_get(out, "items")), 1);
+	json_decref(out);
+	snprintf(args, sizeof args, "order draft %s --json", ord);
+	assert_int_equal(cli(S.bank_tok, args, &out), 1); /* not the operator */
+	json_decref(out);
+	assert_int_equal(cli(admin, args, &out), 0);
+	snprintf(cid, sizeof cid, "%s", tds_json_str(out, "id", ""));
+	assert_string_equal(tds_json_str(out, "state", ""), "draft");
+	json_decref(out);
+	snprintf(args, sizeof args, "order show %s --json", ord);
+	assert_int_equal(cli(S.tax_tok, args, &out), 0);
+	assert_string_equal(tds_json_str(out, "contract_id", ""), cid);
+	json_decref(out);
+	/* the tax bureau drops id_no: a patch of the policy, written to a file */
+	snprintf(args, sizeof args, "contract version %s 1 --json", cid);
+	assert_int_equal(cli(S.tax_tok, args, &out), 0);
+	json_t *policy = json_deep_copy(json_object_get(json_object_get(out, "document"), "policy"));
+	json_decref(out);
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(json_array_get(json_object_get(policy, "permission"), 0), "constraint"), i, c) {
+		if (!strcmp(tds_json_str(c, "leftOperand", ""), "field"))
+			json_object_set_new(c, "rightOperand", json_pack("[s, s]", "name", "tax_amount"));
+	}
+	char file[512];
+	snprintf(file, sizeof file, "%s/patch.json", op->dir);
+	json_t *patch = json_pack("{s:o}", "policy", policy);
+	assert_int_equal(json_dump_file(patch, file, 0), 0);
+	json_decref(patch);
+	snprintf(args, sizeof args, "contract propose %s --base 1 --patch @%s --note '只开放两个字段' --json", cid, file);
+	assert_int_equal(cli(S.tax_tok, args, &out), 0);
+	assert_int_equal(tds_json_int(out, "version", 0), 2);
+	assert_int_equal(json_array_size(json_object_get(out, "issues")), 0);
+	snprintf(hash, sizeof hash, "%s", tds_json_str(out, "document_hash", ""));
+	json_decref(out);
+	snprintf(args, sizeof args, "contract diff %s --from 1 --to 2 --json", cid);
+	assert_int_equal(cli(S.bank_tok, args, &out), 0);
+	bool removed = false;
+	json_array_foreach(json_object_get(out, "changes"), i, c) removed |= !strcmp(tds_json_str(c, "op", ""), "removed") &&
+									 !strcmp(json_string_value(json_object_get(c, "old")), "id_no");
+	assert_true(removed);
+	json_decref(out);
+	snprintf(args, sizeof args, "contract versions %s --json", cid);
+	assert_int_equal(cli(S.bank_tok, args, &out), 0);
+	assert_int_equal(json_array_size(json_object_get(out, "items")), 2);
+	json_decref(out);
+	/* both accept what they were shown; signing a hash nobody was shown is refused */
+	snprintf(args, sizeof args, "contract accept %s --version 2 --hash %s --json", cid, hash);
+	assert_int_equal(cli(S.tax_tok, args, &out), 0);
+	json_decref(out);
+	assert_int_equal(cli(S.bank_tok, args, &out), 0);
+	json_decref(out);
+	snprintf(args, sizeof args, "contract sign %s --version 2 --hash sm3:%064d --json", cid, 0);
+	assert_int_equal(cli_on(tax, tax_admin, args, &out), 1);
+	assert_string_equal(err_code(out), "document_hash_mismatch");
+	json_decref(out);
+	snprintf(args, sizeof args, "contract sign %s --version 2 --hash %s --json", cid, hash);
+	assert_int_equal(cli_on(tax, tax_admin, args, &out), 0);
+	assert_false(tds_json_bool(out, "filed", true));
+	json_decref(out);
+	assert_int_equal(cli_on(tax, tax_admin, args, &out), 1);
+	assert_string_equal(err_code(out), "already_signed");
+	json_decref(out);
+	assert_int_equal(cli_on(bank, bank_admin, args, &out), 0);
+	assert_true(tds_json_bool(out, "filed", false));
+	const char *number = tds_json_str(json_object_get(json_object_get(out, "contract"), "filing"), "number", "");
+	assert_int_equal(tds_contract_filing_parse(number, NULL, NULL), 0);
+	json_decref(out);
+	/* the connectors take it from the feed and acknowledge it */
+	wait_state(cid, "active");
+	snprintf(args, sizeof args, "contract list --state active --json");
+	assert_int_equal(cli(S.bank_tok, args, &out), 0);
+	assert_int_equal(json_array_size(json_object_get(out, "items")), 1);
+	json_decref(out);
+	/* the operator suspends, resumes and terminates */
+	snprintf(args, sizeof args, "contract suspend %s --reason '监管检查' --json", cid);
+	assert_int_equal(cli(S.tax_tok, args, &out), 1);
+	json_decref(out);
+	assert_int_equal(cli(admin, args, &out), 0);
+	assert_string_equal(tds_json_str(out, "state", ""), "suspended");
+	json_decref(out);
+	assert_int_equal(cli(admin, args, &out), 1);
+	assert_string_equal(err_code(out), "invalid_state");
+	json_decref(out);
+	snprintf(args, sizeof args, "contract resume %s --reason '检查结束' --json", cid);
+	assert_int_equal(cli(admin, args, &out), 0);
+	assert_string_equal(tds_json_str(out, "state", ""), "active");
+	json_decref(out);
+	snprintf(args, sizeof args, "contract terminate %s --reason '协议终止' --json", cid);
+	assert_int_equal(cli(admin, args, &out), 0);
+	assert_string_equal(tds_json_str(out, "state", ""), "terminated");
+	json_decref(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_templates),
 	    cmocka_unit_test(test_routes_refuse_bad_input),
+	    cmocka_unit_test(test_cli_lifecycle),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
