@@ -398,14 +398,18 @@ int ct_sync_apply(tds_contract *ct, const json_t *item, int64_t *ack_version, ch
 	ct_entry *cur = ct_enf_find(e, a.id);
 	if (a.fresh && cur) {
 		if (a.f.version < cur->version) {
-			ct_enf_unlock(e);
+			/* an older version after a newer one: nothing to store, the position moves on */
+			tds_log(TDS_LOG_WARN, "feed_item_skipped", "item %lld: version %lld of %s is older than the one held (%lld)",
+				(long long)a.seq, (long long)a.f.version, a.id, (long long)cur->version);
 			ct_entry_free(a.fresh);
-			return bad_item("contract %s: an older version arrived after a newer one", a.id);
+			a.fresh = NULL;
+			a.store_filed = false;
+		} else {
+			a.old = cur;
+			a.fresh->state = __atomic_load_n(&cur->state, __ATOMIC_ACQUIRE);
+			a.fresh->frozen = __atomic_load_n(&cur->frozen, __ATOMIC_ACQUIRE);
+			a.fresh->violations = __atomic_load_n(&cur->violations, __ATOMIC_ACQUIRE);
 		}
-		a.old = cur;
-		a.fresh->state = __atomic_load_n(&cur->state, __ATOMIC_ACQUIRE);
-		a.fresh->frozen = __atomic_load_n(&cur->frozen, __ATOMIC_ACQUIRE);
-		a.fresh->violations = __atomic_load_n(&cur->violations, __ATOMIC_ACQUIRE);
 	}
 	if (a.fresh && known && !cur) { /* stored, but it could not be loaded: keep what was stored */
 		a.fresh->state = known_state;

@@ -458,6 +458,13 @@ static void test_counters_survive_restart(void **state)
 	assert_int_equal(o.version, 2);
 	assert_string_equal(decide(&good, &o), "permit"); /* 7 of 7 */
 	assert_string_equal(decide(&good, &o), "count_exhausted");
+	/* an older version arriving late is skipped, and the feed moves on */
+	doc = document(C1, 1, 5, 10, now - 3600000, now + 86400000);
+	ok(apply(C1, "filed", filed_body(doc, 0)));
+	json_decref(doc);
+	assert_string_equal(decide(&good, &o), "count_exhausted");
+	assert_int_equal(o.version, 2);
+	assert_int_equal(rows("SELECT after FROM enforce_feed_state"), F->seq);
 	close_ct();
 	open_ct(TAX);
 	assert_string_equal(decide(&good, &o), "count_exhausted");
