@@ -609,7 +609,7 @@ static void test_routes(void **state)
 	(void)state;
 	tds_router *r = tds_router_new();
 	ok(tds_catalog_routes(F->cat, r));
-	assert_int_equal(tds_router_count(r), 32); /* 6 source, 11 resource, 10 product and 5 fused-catalog routes */
+	assert_int_equal(tds_router_count(r), 33); /* 6 source, 11 resource, 10 product and 6 fused-catalog routes */
 	tds_server_opts o = {.name = "api", .threads = 2, .max_body = 1 << 20, .auth = auth_stub};
 	tds_server *srv;
 	ok(tds_server_start(r, &o, &srv));
