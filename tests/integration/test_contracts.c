@@ -546,6 +546,43 @@ static void test_restart_keeps_counters(void **state)
 	json_decref(after);
 }
 
+/* Polls decisions (name, credit-risk) at the tax connector until the code is `code` (10 s at most). */
+static void wait_decision(const char *code)
+{
+	for (int k = 0; k < 100; k++) {
+		json_t *out = decide("[\"name\"]", "credit-risk");
+		bool done = strcmp(tds_json_str(out, "code", ""), code) == 0;
+		json_decref(out);
+		if (done)
+			return;
+		usleep(100 * 1000);
+	}
+	fail_msg("the tax connector never answered %s", code);
+}
+
+/* The operator suspends and resumes the contract: effective on the connector within a sync pass, and
+ * the refusals while suspended are not violations. */
+static void test_suspend_effective_on_connector(void **state)
+{
+	(void)state;
+	char path[160];
+	json_t *out = NULL;
+	snprintf(path, sizeof path, "/api/v1/contracts/%s/suspend", S.contract);
+	expect(tn_json(op, "POST", path, admin, "{\"reason\":\"履约审计\"}", &out), 200, out, "suspend");
+	json_decref(out);
+	wait_decision("contract_suspended");
+	out = decide("[\"id_no\"]", "credit-risk"); /* outside the fields, but the contract is not in force */
+	expect_decision(out, "deny", "contract_suspended");
+	assert_int_equal(tds_json_int(out, "violations", -1), 0);
+	json_decref(out);
+	snprintf(path, sizeof path, "/api/v1/contracts/%s/tokens", S.contract);
+	refused(op, "POST", path, S.bank_tok, "{}", 409, "contract_not_active");
+	snprintf(path, sizeof path, "/api/v1/contracts/%s/resume", S.contract);
+	expect(tn_json(op, "POST", path, admin, "{\"reason\":\"审计完成\"}", &out), 200, out, "resume");
+	json_decref(out);
+	wait_decision("permit");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -553,6 +590,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_connector_bound_token),
 	    cmocka_unit_test(test_restart_keeps_counters),
+	    cmocka_unit_test(test_suspend_effective_on_connector),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
