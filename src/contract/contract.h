@@ -196,10 +196,12 @@ int tds_contract_accept(tds_contract *ct, const tds_ledger_actor *actor, const c
 int tds_contract_sign_submit(tds_contract *ct, const tds_ledger_actor *actor, const char *caller_org,
 			     const char *id, const json_t *in, json_t **out);
 /* Connector: signs version in.version of contract id with the node key, after fetching it from the
- * operator and checking in.document_hash; caller_org: the caller's organisation (NULL for an admin)
- * and which party roles it may sign for (provider, consumer). *out: the operator's answer. */
-int tds_contract_sign_local(tds_contract *ct, const char *caller_org, bool as_provider, bool as_consumer,
-			    const char *id, const json_t *in, json_t **out);
+ * operator and checking in.document_hash. The caller is a local account of this connector, which
+ * belongs to the connector's organisation (its certificate's): an admin signs for whichever side
+ * that organisation is; otherwise as_provider / as_consumer (the account's roles) must cover that
+ * side (TDS_EPERM "wrong_role"). *out: the operator's answer. */
+int tds_contract_sign_local(tds_contract *ct, bool admin, bool as_provider, bool as_consumer, const char *id,
+			    const json_t *in, json_t **out);
 
 /* Filing number (备案编号): "HT-YYYY-NNNNNN-C", YYYY the filing year (UTC), NNNNNN the year's serial,
  * C the ISO 7064 MOD 37,36 check character over "YYYYNNNNNN". */

@@ -312,10 +312,7 @@ static int contract_sign(tds_req *req, tds_resp *resp)
 	if (ct_of(req)->is_operator)
 		return tds_error_set(TDS_EUNPROC, "connector_only",
 				     "contracts are signed on the party's connector, which submits the signature to the operator");
-	bool admin = p->roles & TDS_ROLE_ADMIN;
-	if (!admin && !p->org_id)
-		return tds_error_set(TDS_EPERM, "no_organisation", "sign with an account of a party's organisation, or as admin");
-	if ((rc = tds_contract_sign_local(ct_of(req), admin ? NULL : p->org_id, p->roles & TDS_ROLE_PROVIDER,
+	if ((rc = tds_contract_sign_local(ct_of(req), p->roles & TDS_ROLE_ADMIN, p->roles & TDS_ROLE_PROVIDER,
 					  p->roles & TDS_ROLE_CONSUMER, tds_req_param(req, "id"), in, &out)))
 		return rc;
 	return tds_resp_json(resp, 200, out);

@@ -408,7 +408,7 @@ static int operator_error(long status, const json_t *body, const char *what)
 	return rc;
 }
 
-int tds_contract_sign_local(tds_contract *ct, const char *caller_org, bool as_provider, bool as_consumer, const char *id,
+int tds_contract_sign_local(tds_contract *ct, bool admin, bool as_provider, bool as_consumer, const char *id,
 			    const json_t *in, json_t **out)
 {
 	static const tds_json_field f[] = {{"version", TDS_JSON_INTEGER, true, 0},
@@ -432,11 +432,6 @@ int tds_contract_sign_local(tds_contract *ct, const char *caller_org, bool as_pr
 	long status = 0;
 	if ((rc = ct->node.operator_client(ct->node.ctx, &client, serial, own_org)))
 		goto out;
-	if (caller_org && strcmp(caller_org, own_org)) {
-		rc = tds_error_set(TDS_EPERM, "not_this_connector",
-				   "this connector signs for its own organisation; the caller belongs to another");
-		goto out;
-	}
 	snprintf(path, sizeof path, "/api/v1/contracts/%s/versions/%lld", id, (long long)version);
 	if ((rc = tds_http_client_json(client, "GET", path, NULL, &status, &ans))) {
 		char msg[256];
@@ -476,7 +471,7 @@ int tds_contract_sign_local(tds_contract *ct, const char *caller_org, bool as_pr
 		rc = tds_error_set(TDS_EPERM, "not_a_party", "this connector's organisation is not a party of the contract");
 		goto out;
 	}
-	if (caller_org && !((is_prov && as_provider) || (is_cons && as_consumer))) {
+	if (!admin && !((is_prov && as_provider) || (is_cons && as_consumer))) {
 		rc = tds_error_set(TDS_EPERM, "wrong_role", "the %s signs with a %s account (or an admin)",
 				   is_prov ? "provider" : "consumer", is_prov ? "provider" : "consumer");
 		goto out;

@@ -385,10 +385,33 @@ static void test_cli_lifecycle(void **state)
 	assert_int_equal(cli_on(tax, tax_admin, args, &out), 1);
 	assert_string_equal(err_code(out), "document_hash_mismatch");
 	json_decref(out);
+	/* on the tax connector: a local account signs for the side its role covers, the provider's */
+	json_t *acc = NULL;
+	expect(tn_json(tax, "POST", "/api/v1/accounts", tax_admin,
+		       "{\"username\":\"tax-clerk\",\"password\":\"" TN_PASSWORD "\",\"roles\":[\"consumer\"]}", &acc),
+	       201, acc, "account");
+	json_decref(acc);
+	expect(tn_json(tax, "POST", "/api/v1/accounts", tax_admin,
+		       "{\"username\":\"tax-signer\",\"password\":\"" TN_PASSWORD "\",\"roles\":[\"provider\"]}", &acc),
+	       201, acc, "account");
+	json_decref(acc);
+	char *clerk = tn_login(tax, "tax-clerk", TN_PASSWORD), *signer = tn_login(tax, "tax-signer", TN_PASSWORD);
+	assert_non_null(clerk);
+	assert_non_null(signer);
 	snprintf(args, sizeof args, "contract sign %s --version 2 --hash %s --json", cid, hash);
-	assert_int_equal(cli_on(tax, tax_admin, args, &out), 0);
+	assert_int_equal(cli_on(tax, clerk, args, &out), 1);
+	assert_string_equal(err_code(out), "wrong_role");
+	json_decref(out);
+	snprintf(args, sizeof args, "contract sign %s --version 3 --hash %s --json", cid, hash);
+	assert_int_equal(cli_on(tax, signer, args, &out), 1);
+	assert_string_equal(err_code(out), "version_not_found");
+	json_decref(out);
+	snprintf(args, sizeof args, "contract sign %s --version 2 --hash %s --json", cid, hash);
+	assert_int_equal(cli_on(tax, signer, args, &out), 0);
 	assert_false(tds_json_bool(out, "filed", true));
 	json_decref(out);
+	free(clerk);
+	free(signer);
 	assert_int_equal(cli_on(tax, tax_admin, args, &out), 1);
 	assert_string_equal(err_code(out), "already_signed");
 	json_decref(out);
