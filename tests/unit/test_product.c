@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 
 #include <cmocka.h>
 
@@ -562,6 +563,26 @@ static void test_file(void **state)
 	fclose(f);
 	expect(tds_catalog_product_file(F->cat, ORG_A, id, 1, &data, &len), TDS_EIO, "file_corrupt");
 
+	/* a new upload makes a new file beside the old one; both versions stay readable */
+	ok(rev(tds_catalog_product_review, &REV2, id, "{\"decision\":\"approve\"}", NULL));
+	ok(prov(tds_catalog_product_update, id,
+		"{\"spec\":{\"file_name\":\"households.txt\",\"media_type\":\"text/plain\",\"content_base64\":\"djMK\"}}", NULL));
+	snprintf(path, sizeof path, "%s/data/%s-v3.file", F->dir, id);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 3);
+	ok(tds_catalog_product_file(F->cat, ORG_A, id, 3, &data, &len));
+	assert_memory_equal(data, "v3\n", 3);
+	free(data);
+	/* version 2 named version 1's file, corrupted above */
+	expect(tds_catalog_product_file(F->cat, ORG_A, id, 2, &data, &len), TDS_EIO, "file_corrupt");
+	/* a failed update with a new upload leaves no file behind */
+	ok(rev(tds_catalog_product_review, &REV2, id, "{\"decision\":\"approve\"}", NULL));
+	expect(prov(tds_catalog_product_update, id,
+		    "{\"name\":\"\\u0001\",\"spec\":{\"file_name\":\"x.txt\",\"media_type\":\"text/plain\",\"content_base64\":\"eA==\"}}",
+		    NULL), TDS_EINVAL, "invalid_name");
+	snprintf(path, sizeof path, "%s/data/%s-v4.file", F->dir, id);
+	assert_int_not_equal(stat(path, &sb), 0);
+
 	/* a plain-text preview; a binary file has none */
 	ok(create("file", "{\"file_name\":\"readme.txt\",\"media_type\":\"text/plain\",\"content_base64\":\"5LiA6KGMCuS6jOihjAo=\"}",
 		  NULL, id));
@@ -702,6 +723,93 @@ static void test_resource_withdrawn(void **state)
 	ok(rev(tds_catalog_product_review, &REV2, b, "{\"decision\":\"reject\",\"reasons\":[\"资源已移除\"]}", NULL));
 }
 
+/* Concurrent reviewers and providers: each product gets one code, no code twice; of two racing
+ * updates of one product exactly one wins. */
+typedef struct race {
+	char id[TDS_ID_MAX];
+	const tds_ledger_actor *who;
+	int rc;
+	char name[64];
+} race;
+
+static void *approve_thread(void *arg)
+{
+	race *r = arg;
+	json_t *in = json_loads("{\"decision\":\"approve\"}", 0, NULL), *out = NULL;
+	r->rc = tds_catalog_product_review(F->cat, r->who, r->id, in, &out);
+	json_decref(out);
+	json_decref(in);
+	return NULL;
+}
+
+static void *update_thread(void *arg)
+{
+	race *r = arg;
+	char body[128];
+	snprintf(body, sizeof body, "{\"description\":\"%s\"}", r->name);
+	json_t *in = json_loads(body, 0, NULL), *out = NULL;
+	r->rc = tds_catalog_product_update(F->cat, &PROV, ORG_A, r->id, in, &out);
+	snprintf(r->name, sizeof r->name, "%s", r->rc ? tds_error_name() : "");
+	json_decref(out);
+	json_decref(in);
+	return NULL;
+}
+
+static void test_concurrency(void **state)
+{
+	(void)state;
+	enum { N = 6 };
+	race r[N];
+	pthread_t t[N];
+	for (int i = 0; i < N; i++) {
+		memset(&r[i], 0, sizeof r[i]);
+		ok(create("api", "{\"mode\":\"wizard\",\"fields\":[\"年份\"]}", NULL, r[i].id));
+		r[i].who = i % 2 ? &REV1 : &REV2;
+	}
+	for (int i = 0; i < N; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, approve_thread, &r[i]), 0);
+	for (int i = 0; i < N; i++)
+		pthread_join(t[i], NULL);
+	char codes[N][TDS_RESCODE_MAX];
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(r[i].rc, 0);
+		json_t *p;
+		ok(tds_catalog_product_get(F->cat, ORG_A, r[i].id, &p));
+		snprintf(codes[i], sizeof codes[i], "%s", tds_json_str(p, "code", ""));
+		json_decref(p);
+		ok(tds_prdcode_parse("tds://tax.example.cn", codes[i], NULL));
+		for (int k = 0; k < i; k++)
+			assert_string_not_equal(codes[i], codes[k]);
+	}
+	/* two reviewers approve the same pending version at once: one approval */
+	ok(prov(tds_catalog_product_update, r[0].id, "{\"description\":\"v2\"}", NULL));
+	race a = {.who = &REV1}, b = {.who = &REV2};
+	snprintf(a.id, sizeof a.id, "%s", r[0].id);
+	snprintf(b.id, sizeof b.id, "%s", r[0].id);
+	pthread_create(&t[0], NULL, approve_thread, &a);
+	pthread_create(&t[1], NULL, approve_thread, &b);
+	pthread_join(t[0], NULL);
+	pthread_join(t[1], NULL);
+	assert_true((a.rc == 0) != (b.rc == 0));
+	assert_int_equal(a.rc ? a.rc : b.rc, TDS_ECONFLICT);
+	/* two updates at once: one new version, the other refused */
+	race u1 = {0}, u2 = {0};
+	snprintf(u1.id, sizeof u1.id, "%s", r[1].id);
+	snprintf(u2.id, sizeof u2.id, "%s", r[1].id);
+	snprintf(u1.name, sizeof u1.name, "one");
+	snprintf(u2.name, sizeof u2.name, "two");
+	pthread_create(&t[0], NULL, update_thread, &u1);
+	pthread_create(&t[1], NULL, update_thread, &u2);
+	pthread_join(t[0], NULL);
+	pthread_join(t[1], NULL);
+	assert_true((u1.rc == 0) != (u2.rc == 0));
+	assert_int_equal(u1.rc ? u1.rc : u2.rc, TDS_ECONFLICT); /* review_pending or concurrent_update */
+	json_t *p;
+	ok(tds_catalog_product_get(F->cat, ORG_A, r[1].id, &p));
+	assert_int_equal(json_integer_value(json_object_get(p, "version")), 2);
+	json_decref(p);
+}
+
 static void test_codes(void **state)
 {
 	(void)state;
@@ -730,6 +838,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_file, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_common_members, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_resource_withdrawn, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrency, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
