@@ -48,6 +48,9 @@ int tds_cli_bench_catalog(int argc, char **argv);
  * terminate) and tds order (create | list | show | draft): the digital contract client verbs (cmd_contract.c). */
 int tds_cli_contract(const char *node_url, const char *token, int argc, char **argv);
 int tds_cli_order(const char *node_url, const char *token, int argc, char **argv);
+/* tds token (create | revoke), tds decision, tds violation (list | unfreeze | contract): the usage-control
+ * client verbs (cmd_enforce.c); argv[0] is the noun. */
+int tds_cli_enforce(const char *node_url, const char *token, int argc, char **argv);
 
 /* `tds scan FILE.csv [--json] [--rules FILE] [--sample N]`: offline sensitive-data discovery and
  * grading; argv[0] is "scan". */

@@ -51,6 +51,9 @@ static void usage(FILE *f)
 		   "                     | diff ID --from N --to M | propose ID --base N --patch JSON | accept ID --version N\n"
 		   "                     --hash H | sign ID --version N --hash H | suspend|resume|terminate ID --reason R)\n"
 		   "                                           digital contracts (数字合约); `tds contract` alone lists the flags\n"
+		   "             token (create CTR | revoke CTR TOK --reason R) | decision --action A … | violation (list\n"
+		   "                     | unfreeze CTR --reason R | contract CTR)\n"
+		   "                                           usage control (使用控制): tokens, decisions, violations, freezes\n"
 		   "      TDS_NODE and TDS_TOKEN in the environment stand in for --node and --token.\n");
 }
 
@@ -122,6 +125,8 @@ int main(int argc, char **argv)
 		return tds_cli_contract(node, token, sub_argc, sub_argv);
 	if (strcmp(cmd, "order") == 0)
 		return tds_cli_order(node, token, sub_argc, sub_argv);
+	if (strcmp(cmd, "token") == 0 || strcmp(cmd, "decision") == 0 || strcmp(cmd, "violation") == 0)
+		return tds_cli_enforce(node, token, sub_argc, sub_argv);
 	if (strcmp(cmd, "node") == 0 && sub_argc > 1 && strcmp(sub_argv[1], "init") == 0)
 		return tds_cli_node(sub_argc, sub_argv);
 	return tds_cli_api(node, token, sub_argc, sub_argv);

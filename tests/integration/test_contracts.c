@@ -583,6 +583,68 @@ static void test_suspend_effective_on_connector(void **state)
 	wait_decision("permit");
 }
 
+/* The same through `tds`: a token, a decision with it, the violations, a connector's copy, usage errors. */
+static void test_cli(void **state)
+{
+	(void)state;
+	char cmd[8192];
+	char *out = NULL;
+	json_t *j;
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s token create %s --json", tn_bin_dir(), op->api, S.bank_tok,
+		 S.contract);
+	assert_int_equal(tn_run(cmd, &out), 0);
+	j = json_loads(out, 0, NULL);
+	assert_non_null(j);
+	char tok[TDS_CONTRACT_TOKEN_MAX_LEN + 1];
+	snprintf(tok, sizeof tok, "%s", tds_json_str(j, "token", ""));
+	json_decref(j);
+	free(out);
+	snprintf(cmd, sizeof cmd,
+		 "TDS_USAGE_TOKEN=%s %s/tds --node %s decision --action query --field name --field tax_amount --purpose "
+		 "credit-risk --json",
+		 tok, tn_bin_dir(), tax->api);
+	assert_int_equal(tn_run(cmd, &out), 0);
+	j = json_loads(out, 0, NULL);
+	expect_decision(j, "permit", "permit");
+	json_decref(j);
+	free(out);
+	snprintf(cmd, sizeof cmd, "TDS_USAGE_TOKEN=%s %s/tds --node %s decision --action query --field id_no --json", tok,
+		 tn_bin_dir(), tax->api);
+	assert_int_equal(tn_run(cmd, &out), 0); /* a deny is an answer, not a failure */
+	j = json_loads(out, 0, NULL);
+	assert_string_equal(tds_json_str(j, "decision", ""), "deny");
+	json_decref(j);
+	free(out);
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s violation list --contract %s --json", tn_bin_dir(), op->api,
+		 admin, S.contract);
+	assert_int_equal(tn_run(cmd, &out), 0);
+	j = json_loads(out, 0, NULL);
+	assert_true(json_array_size(json_object_get(j, "items")) >= 3);
+	json_decref(j);
+	free(out);
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s violation contract %s --json", tn_bin_dir(), tax->api,
+		 tax_admin, S.contract);
+	assert_int_equal(tn_run(cmd, &out), 0);
+	j = json_loads(out, 0, NULL);
+	assert_string_equal(tds_json_str(j, "role", ""), "provider");
+	json_decref(j);
+	free(out);
+	/* refusals and usage errors */
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s violation unfreeze %s --reason r --json", tn_bin_dir(), op->api,
+		 admin, S.contract);
+	assert_int_equal(tn_run(cmd, &out), 1); /* not frozen: 409 */
+	free(out);
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s violation unfreeze %s 2>/dev/null", tn_bin_dir(), op->api, S.contract);
+	assert_int_equal(tn_run(cmd, &out), 2);
+	free(out);
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s decision --action query 2>/dev/null", tn_bin_dir(), tax->api);
+	assert_int_equal(tn_run(cmd, &out), 2);
+	free(out);
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s token create x 2>/dev/null", tn_bin_dir(), op->api);
+	assert_int_equal(tn_run(cmd, &out), 2);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,6 +653,7 @@ int main(void)
 	    cmocka_unit_test(test_connector_bound_token),
 	    cmocka_unit_test(test_restart_keeps_counters),
 	    cmocka_unit_test(test_suspend_effective_on_connector),
+	    cmocka_unit_test(test_cli),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
