@@ -124,7 +124,23 @@ static tds_key *node_key(tn_node *n)
 	return k;
 }
 
-/* A request to the operator signed with the connector's key (RFC 9421); the status. */
+/* A request to the operator signed with the connector's key (RFC 9421); the status, *out the answer. */
+static long signed_json(const char *method, const char *path, const tds_key *key, const char *keyid, const char *body,
+			json_t **out)
+{
+	tds_http_client *c = tds_http_client_new(op->api, 10000);
+	assert_int_equal(tds_http_client_set_signer(c, key, keyid), 0);
+	const char *h[] = {"Content-Type: application/json", NULL};
+	tds_http_response r = {0};
+	int rc = tds_http_client_do(c, method, path, body ? h : NULL, body, body ? strlen(body) : 0, &r);
+	tds_http_client_free(c);
+	assert_int_equal(rc, 0);
+	*out = r.body.len ? json_loadb(r.body.data, r.body.len, 0, NULL) : NULL;
+	long st = r.status;
+	tds_http_response_free(&r);
+	return st;
+}
+
 static long signed_call(const char *method, const char *path, const tds_key *key, const char *keyid, const char *body)
 {
 	tds_http_client *c = tds_http_client_new(op->api, 10000);
@@ -444,6 +460,46 @@ static void test_cli_lifecycle(void **state)
 	assert_int_equal(cli(admin, args, &out), 0);
 	assert_string_equal(tds_json_str(out, "state", ""), "terminated");
 	json_decref(out);
+
+	/* the connector-facing routes with the tax connector's signature: the feed holds the story */
+	k = node_key(tax);
+	expect(signed_json("GET", "/api/v1/contracts/feed?after=0&limit=500", k, S.tax_serial, NULL, &out), 200, out, "feed");
+	char kinds[256] = "";
+	size_t o = 0;
+	json_array_foreach(json_object_get(out, "items"), i, c) {
+		if (!strcmp(tds_json_str(c, "contract_id", ""), cid))
+			o += (size_t)snprintf(kinds + o, sizeof kinds - o, "%s%s", o ? "," : "", tds_json_str(c, "kind", ""));
+	}
+	json_decref(out);
+	assert_string_equal(kinds, "filed,activated,suspended,resumed,terminated");
+	static const char *const bad_feed[] = {"/api/v1/contracts/feed?after=abc", "/api/v1/contracts/feed?after=-1",
+					       "/api/v1/contracts/feed?limit=0", "/api/v1/contracts/feed?limit=501"};
+	for (i = 0; i < TDS_ARRAY_LEN(bad_feed); i++) {
+		expect(signed_json("GET", bad_feed[i], k, S.tax_serial, NULL, &out), 400, out, bad_feed[i]);
+		json_decref(out);
+	}
+	char path[256];
+	snprintf(path, sizeof path, "/api/v1/contracts/%s/ack", cid);
+	expect(signed_json("POST", path, k, S.tax_serial, "{\"version\":2}", &out), 400, out, "ack without hash");
+	json_decref(out);
+	snprintf(body, sizeof body, "{\"version\":2,\"document_hash\":\"%s\"}", hash);
+	expect(signed_json("POST", path, k, S.tax_serial, body, &out), 409, out, "ack of a terminated contract");
+	assert_string_equal(err_code(out), "invalid_state");
+	json_decref(out);
+	snprintf(path, sizeof path, "/api/v1/contracts/%s/signatures", cid);
+	snprintf(body, sizeof body, "{\"org_id\":\"%s\",\"key_id\":\"%s\",\"alg\":\"sm2-sm3\",\"signature\":\"AAAA\"}",
+		 S.bank_org, S.bank_serial);
+	expect(signed_json("POST", path, k, S.tax_serial, body, &out), 422, out, "signature for another organisation");
+	assert_string_equal(err_code(out), "wrong_organisation");
+	json_decref(out);
+	expect(signed_json("POST", path, k, S.tax_serial, "{\"org_id\":1}", &out), 400, out, "junk signature");
+	json_decref(out);
+	snprintf(path, sizeof path, "/api/v1/contracts/%s", cid);
+	expect(signed_json("GET", path, k, S.tax_serial, NULL, &out), 200, out, "the contract, to a party's connector");
+	assert_string_equal(tds_json_str(out, "state", ""), "terminated");
+	assert_int_equal(json_array_size(json_object_get(out, "acks")), 2);
+	json_decref(out);
+	tds_key_free(k);
 }
 
 int main(void)
