@@ -645,6 +645,74 @@ static void test_cli(void **state)
 	free(out);
 }
 
+/* An amendment (临时扩容: a larger count) goes through the same signing; the connectors take version 3
+ * in force with the counters carried over. */
+static void test_amendment(void **state)
+{
+	(void)state;
+	char path[256], body[512];
+	json_t *out = NULL, *before = NULL;
+	snprintf(path, sizeof path, "/api/v1/enforcement/contracts/%s", S.contract);
+	expect(tn_json(tax, "GET", path, tax_admin, NULL, &before), 200, before, "before");
+	int64_t used = tds_json_int(json_array_get(json_object_get(json_object_get(before, "counters"), "counters"), 0), "used", -1);
+	json_decref(before);
+	snprintf(path, sizeof path, "/api/v1/contracts/%s", S.contract);
+	expect(tn_json(op, "GET", path, S.tax_tok, NULL, &out), 200, out, "contract");
+	int64_t latest = tds_json_int(out, "version", 0);
+	json_t *policy = json_deep_copy(json_object_get(json_object_get(out, "document"), "policy"));
+	json_decref(out);
+	size_t i, j;
+	json_t *perm, *c;
+	json_array_foreach(json_object_get(policy, "permission"), i, perm) {
+		json_array_foreach(json_object_get(perm, "constraint"), j, c) {
+			if (strcmp(tds_json_str(c, "leftOperand", ""), "count") == 0)
+				json_object_set_new(c, "rightOperand", json_integer(2000));
+		}
+	}
+	json_t *prop = json_pack("{s:I, s:{s:o}, s:s}", "base_version", (json_int_t)latest, "patch", "policy", policy, "note",
+				 "临时扩容");
+	char *text = json_dumps(prop, 0);
+	json_decref(prop);
+	snprintf(path, sizeof path, "/api/v1/contracts/%s/proposals", S.contract);
+	expect(tn_json(op, "POST", path, S.bank_tok, text, &out), 201, out, "amendment proposal");
+	free(text);
+	int64_t v = tds_json_int(out, "version", 0);
+	assert_int_equal(v, latest + 1);
+	snprintf(body, sizeof body, "{\"version\":%lld,\"document_hash\":\"%s\"}", (long long)v, tds_json_str(out, "document_hash", ""));
+	json_decref(out);
+	snprintf(path, sizeof path, "/api/v1/contracts/%s/accept", S.contract);
+	expect(tn_json(op, "POST", path, S.tax_tok, body, &out), 200, out, "accept (tax)");
+	json_decref(out);
+	expect(tn_json(op, "POST", path, S.bank_tok, body, &out), 200, out, "accept (bank)");
+	json_decref(out);
+	char *bank_admin = tn_login_admin(bank);
+	snprintf(path, sizeof path, "/api/v1/contracts/%s/sign", S.contract);
+	expect(tn_json(tax, "POST", path, tax_admin, body, &out), 200, out, "sign (tax)");
+	json_decref(out);
+	expect(tn_json(bank, "POST", path, bank_admin, body, &out), 200, out, "sign (bank)");
+	json_decref(out);
+	free(bank_admin);
+	/* the tax connector takes it in force, still active, with what was used */
+	bool done = false;
+	for (int k = 0; k < 100 && !done; k++) {
+		json_t *d = decide("[\"name\"]", "credit-risk");
+		done = tds_json_int(d, "version", 0) == v;
+		if (done) {
+			expect_decision(d, "permit", "permit");
+		}
+		json_decref(d);
+		if (!done)
+			usleep(100 * 1000);
+	}
+	assert_true(done);
+	snprintf(path, sizeof path, "/api/v1/enforcement/contracts/%s", S.contract);
+	expect(tn_json(tax, "GET", path, tax_admin, NULL, &out), 200, out, "after");
+	assert_string_equal(tds_json_str(out, "state", ""), "active");
+	assert_int_equal(tds_json_int(out, "version", 0), v);
+	assert_true(tds_json_int(json_array_get(json_object_get(json_object_get(out, "counters"), "counters"), 0), "used", -1) > used);
+	json_decref(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -654,6 +722,7 @@ int main(void)
 	    cmocka_unit_test(test_restart_keeps_counters),
 	    cmocka_unit_test(test_suspend_effective_on_connector),
 	    cmocka_unit_test(test_cli),
+	    cmocka_unit_test(test_amendment),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
