@@ -84,7 +84,7 @@ void tds_contract_free(tds_contract *ct); /* NULL is fine */
  *
  * Orders (订单): a consumer organisation orders a product entry of the fused catalog (by "product_id"
  * or "product_code") with a requested scope:
- *   {"product_id"|"product_code", "actions":["query",…], "fields":["…"], "purposes":["…"],
+ *   {"product_id"|"product_code", "actions":["query",…], "fields":["…"], "purposes":["…"] | "purpose":"…",
  *    "validity":{"from","to"}, "count":N, "rate":{"limit":N,"unit":"minute"|"day"},
  *    "environment":["consumer-domain",…], "note":"…"}
  * The entry is kept with the order (the product version ordered), so every later check runs against

@@ -92,6 +92,7 @@ static const tds_json_field ORDER_FIELDS[] = {
     {"actions", TDS_JSON_STRING_ARRAY, true, 8},
     {"fields", TDS_JSON_STRING_ARRAY, false, TDS_POLICY_MAX_SET},
     {"purposes", TDS_JSON_STRING_ARRAY, false, 16},
+    {"purpose", TDS_JSON_STRING, false, TDS_POLICY_MAX_STRING}, /* one purpose: purposes [purpose] */
     {"validity", TDS_JSON_OBJECT, false, 0},
     {"count", TDS_JSON_INTEGER, false, 0},
     {"rate", TDS_JSON_OBJECT, false, 0},
@@ -99,13 +100,14 @@ static const tds_json_field ORDER_FIELDS[] = {
     {"note", TDS_JSON_STRING, false, ORDER_NOTE_MAX},
 };
 
+static int check_request_scope(const json_t *in, const json_t *entry, const json_t *tpl, const json_t *actions,
+			       const json_t *fields, const json_t *purposes, const json_t *validity, const json_t *rate,
+			       const json_t *env, json_t **req);
+
 /* Checks an order request's shape (400s) and fills the defaults from the entry and template
  * (422s for a scope the product does not have). *req: the normalised request. */
 static int check_request(const json_t *in, const json_t *entry, const json_t *tpl, json_t **req)
 {
-	static const tds_json_field vf[] = {{"from", TDS_JSON_STRING, true, TDS_TIME_MAX + 8},
-					    {"to", TDS_JSON_STRING, true, TDS_TIME_MAX + 8}};
-	static const tds_json_field rf[] = {{"limit", TDS_JSON_INTEGER, true, 0}, {"unit", TDS_JSON_STRING, true, 8}};
 	*req = NULL;
 	int rc = tds_json_check(in, ORDER_FIELDS, TDS_ARRAY_LEN(ORDER_FIELDS), false);
 	if (rc)
@@ -115,6 +117,25 @@ static int check_request(const json_t *in, const json_t *entry, const json_t *tp
 		     *rate = json_object_get(in, "rate"), *env = json_object_get(in, "environment");
 	if (!json_array_size(actions))
 		return tds_error_set(TDS_EINVAL, "invalid_actions", "actions names at least one action (read, query, …)");
+	if (purposes && json_object_get(in, "purpose"))
+		return tds_error_set(TDS_EINVAL, "invalid_purposes", "give purpose (one) or purposes (a list), not both");
+	json_t *one = json_object_get(in, "purpose") ? json_pack("[O]", json_object_get(in, "purpose")) : NULL;
+	if (one)
+		purposes = one;
+	rc = check_request_scope(in, entry, tpl, actions, fields, purposes, validity, rate, env, req);
+	json_decref(one);
+	return rc;
+}
+
+/* The rest of check_request, with the purposes normalised to a list (NULL: none given). */
+static int check_request_scope(const json_t *in, const json_t *entry, const json_t *tpl, const json_t *actions,
+			       const json_t *fields, const json_t *purposes, const json_t *validity, const json_t *rate,
+			       const json_t *env, json_t **req)
+{
+	static const tds_json_field vf[] = {{"from", TDS_JSON_STRING, true, TDS_TIME_MAX + 8},
+					    {"to", TDS_JSON_STRING, true, TDS_TIME_MAX + 8}};
+	static const tds_json_field rf[] = {{"limit", TDS_JSON_INTEGER, true, 0}, {"unit", TDS_JSON_STRING, true, 8}};
+	int rc;
 	if ((rc = check_strings(actions, "actions", 16)) || (fields && (rc = check_strings(fields, "fields", TDS_POLICY_MAX_STRING))) ||
 	    (purposes && (rc = check_strings(purposes, "purposes", TDS_POLICY_MAX_STRING))) ||
 	    (env && (rc = check_strings(env, "environment", 32))))
@@ -194,6 +215,9 @@ static int check_request(const json_t *in, const json_t *entry, const json_t *tp
 		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
 	json_object_del(r, "product_id");
 	json_object_del(r, "product_code");
+	json_object_del(r, "purpose");
+	if (purposes)
+		json_object_set(r, "purposes", (json_t *)purposes);
 	if (!fields) {
 		json_t *all = json_array();
 		json_t *fd;
@@ -201,8 +225,10 @@ static int check_request(const json_t *in, const json_t *entry, const json_t *tp
 			json_array_append_new(all, json_string(tds_json_str(fd, "name", "")));
 		json_object_set_new(r, "fields", all);
 	}
-	if (!purposes)
-		json_object_set(r, "purposes", json_object_get(entry, "scenarios") ? json_object_get(entry, "scenarios") : json_array());
+	if (!purposes) {
+		const json_t *sc = json_object_get(entry, "scenarios");
+		json_object_set_new(r, "purposes", sc ? json_deep_copy(sc) : json_array());
+	}
 	char tf[TDS_TIME_MAX], tt[TDS_TIME_MAX];
 	if (tds_time_format(from, tf) || tds_time_format(to, tt)) {
 		json_decref(r);

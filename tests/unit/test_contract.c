@@ -527,6 +527,12 @@ static void test_order_and_draft(void **state)
 	assert_int_equal(evidence("contract.order_placed"), 1);
 	assert_int_equal(evidence("contract.drafted"), 1);
 
+	/* one purpose */
+	ok(order_rc("{\"product_id\":\"" PRD_TAX "\",\"actions\":[\"query\"],\"purpose\":\"anti-fraud\"}", &o));
+	assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(o, "request"), "purposes"), 0)),
+			    "anti-fraud");
+	assert_null(json_object_get(json_object_get(o, "request"), "purpose"));
+	json_decref(o);
 	/* by code, with defaults: every field, every scenario, a year */
 	ok(order_rc("{\"product_code\":\"tds://space.example.cn/prd/00000001X\",\"actions\":[\"read\"]}", &o));
 	const json_t *req = json_object_get(o, "request");
@@ -575,6 +581,10 @@ static void test_order_and_draft(void **state)
 	    {"{\"product_id\":\"" PRD_TAX "\",\"actions\":[\"query\"],\"price\":1}", TDS_EINVAL, NULL},
 	    {"{\"product_id\":\"" PRD_TAX "\",\"product_code\":\"x\",\"actions\":[\"query\"]}", TDS_EINVAL, "invalid_product"},
 	    {"{\"actions\":[\"query\"]}", TDS_EINVAL, "invalid_product"},
+	    {"{\"product_id\":\"" PRD_TAX "\",\"actions\":[\"query\"],\"purpose\":\"credit-risk\",\"purposes\":[]}", TDS_EINVAL,
+	     "invalid_purposes"},
+	    {"{\"product_id\":\"" PRD_TAX "\",\"actions\":[\"query\"],\"purpose\":\"marketing\"}", TDS_EUNPROC,
+	     "purpose_not_in_product"},
 	};
 	for (size_t k = 0; k < TDS_ARRAY_LEN(bad); k++) {
 		o = NULL;
@@ -602,7 +612,7 @@ static void test_order_and_draft(void **state)
 	json_decref(in);
 	/* lists: the bank sees its orders, the HR office none */
 	ok(tds_contract_order_list(F->ct, ORG_BANK, 50, NULL, &o));
-	assert_int_equal(json_array_size(json_object_get(o, "items")), 3);
+	assert_int_equal(json_array_size(json_object_get(o, "items")), 4);
 	json_decref(o);
 	ok(tds_contract_order_list(F->ct, ORG_HR, 50, NULL, &o));
 	assert_int_equal(json_array_size(json_object_get(o, "items")), 0);
