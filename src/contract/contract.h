@@ -398,8 +398,15 @@ typedef struct tds_contract_request {
 				     contract's consumer; account/connector below are vouched for) */
 	const char *account, *connector;
 	const char *caller_node;  /* node id of a signed caller, else NULL */
+	const char *peer;         /* the address the request came from: at most
+				     TDS_CONTRACT_TOKEN_VERIFY_PER_MIN tokens not yet cached are verified per
+				     peer and minute (TDS_ELIMIT "token_verify_limited"); NULL: no limit */
 	tds_policy_request policy; /* action, purpose, fields, … (org/account/connector are set here) */
 } tds_contract_request;
+
+/* Signature verifications of new tokens per peer address and minute: a consumer's gateway verifies
+ * a token once per 15 minutes, a caller sending made-up tokens costs an SM2 verification each. */
+#define TDS_CONTRACT_TOKEN_VERIFY_PER_MIN 600
 
 typedef struct tds_contract_outcome {
 	char contract_id[TDS_ID_MAX];

@@ -476,6 +476,7 @@ static void enforcer_free(struct ct_enforcer *e)
 	tds_key_free(e->operator_key);
 	free(e->operator_pem);
 	free(e->tokens);
+	tds_ratelimit_free(e->verifies);
 	pthread_rwlock_destroy(&e->lock);
 	pthread_mutex_destroy(&e->op_mu);
 	pthread_mutex_destroy(&e->tok_mu);
@@ -506,9 +507,10 @@ struct ct_enforcer *ct_enf(tds_contract *ct)
 			pthread_mutex_init(&e->flush_mu, NULL);
 			pthread_mutex_init(&e->sync_mu, NULL);
 			e->tokens = calloc(CT_TOKEN_CACHE, sizeof *e->tokens);
+			e->verifies = tds_ratelimit_new(0, 60 * 1000, TDS_CONTRACT_TOKEN_VERIFY_PER_MIN);
 			e->last_snapshot_ms = tds_now_ms();
 		}
-		if (!e || !e->tokens) {
+		if (!e || !e->tokens || !e->verifies) {
 			tds_error_set(TDS_ENOMEM, NULL, "out of memory");
 			enforcer_free(e);
 			e = NULL;
@@ -757,6 +759,14 @@ static int token_claims(tds_contract *ct, struct ct_enforcer *e, const tds_contr
 	}
 	pthread_mutex_unlock(&e->tok_mu);
 	if (!hit) {
+		int64_t retry_ms = 0;
+		if (req->peer && !tds_ratelimit_take(e->verifies, req->peer, tds_now_ms(), &retry_ms)) {
+			rc = tds_error_set(TDS_ELIMIT, "token_verify_limited",
+					   "too many new tokens from this address; retry after %lld seconds (Retry-After)",
+					   (long long)(retry_ms + 999) / 1000);
+			tds_error_set_details(json_pack("{s:I}", "retry_after_s", (json_int_t)(retry_ms + 999) / 1000));
+			return rc;
+		}
 		if ((rc = tds_contract_token_verify(req->token, req->token_len, key, now_ms, c)))
 			return rc;
 		pthread_mutex_lock(&e->tok_mu);

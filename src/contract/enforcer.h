@@ -68,6 +68,7 @@ struct ct_enforcer {
 	char operator_node[TDS_ID_MAX], own_org[TDS_ID_MAX];
 	pthread_mutex_t tok_mu; /* token cache and revocation list */
 	ct_token_slot *tokens;
+	tds_ratelimit *verifies; /* uncached token verifications per peer address */
 	ct_revoked *revoked[CT_REVOKED_BUCKETS];
 	pthread_mutex_t flush_mu; /* one flush at a time */
 	int64_t last_snapshot_ms;

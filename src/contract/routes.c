@@ -16,6 +16,7 @@
 
 #include "http/http.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -568,6 +569,7 @@ static int decision(tds_req *req, tds_resp *resp)
 	}
 	if (p && (p->roles & TDS_ROLE_NODE) && !p->account_id)
 		r.caller_node = p->username;
+	r.peer = req->client_ip ? req->client_ip : "-";
 	const char *action = tds_json_str(in, "action", "");
 	r.policy.action = tds_policy_action_parse(action);
 	if (r.policy.action < 0 || r.policy.action == TDS_POLICY_ACTION_USE)
@@ -594,8 +596,16 @@ static int decision(tds_req *req, tds_resp *resp)
 		return tds_error_set(TDS_EINVAL, "invalid_request", "acquired_at must be an RFC 3339 time");
 	tds_policy_decision d;
 	tds_contract_outcome o;
-	if ((rc = tds_contract_decide(ct_of(req), &r, tds_now_ms(), &d, &o)))
+	if ((rc = tds_contract_decide(ct_of(req), &r, tds_now_ms(), &d, &o))) {
+		if (rc == TDS_ELIMIT) { /* the error's body, and Retry-After */
+			char secs[24];
+			snprintf(secs, sizeof secs, "%lld", (long long)tds_json_int(tds_error_details(), "retry_after_s", 60));
+			tds_resp_error(resp);
+			tds_resp_header(resp, "Retry-After", secs);
+			return 0;
+		}
 		return rc;
+	}
 	json_t *obl = json_array();
 	for (size_t i = 0; i < d.n_obligations; i++)
 		json_array_append_new(obl, obligation_json(&d.obligations[i]));

@@ -602,6 +602,34 @@ static void test_tokens(void **state)
 	r.token_len = 6;
 	expect(tds_contract_decide(F->ct, &r, tds_now_ms(), &d, &o), TDS_EINVAL, "token_malformed");
 	assert_false(d.permit);
+	/* new tokens from one address are verified at most TDS_CONTRACT_TOKEN_VERIFY_PER_MIN a minute;
+	   a token already verified (in the cache) is not limited, another address neither */
+	r.caller_node = NULL;
+	r.peer = "192.0.2.7";
+	char *last = NULL;
+	int verified = 0;
+	for (; verified < TDS_CONTRACT_TOKEN_VERIFY_PER_MIN; verified++) {
+		free(last);
+		last = token_for(C1, "org_01JQTHERQTHERQTHERQTHERQTZ", NULL, 0); /* valid, another audience */
+		r.token = last;
+		r.token_len = strlen(last);
+		if (tds_contract_decide(F->ct, &r, tds_now_ms(), &d, &o) != TDS_EPERM)
+			break;
+	}
+	assert_int_equal(verified, TDS_CONTRACT_TOKEN_VERIFY_PER_MIN);
+	t = token_for(C1, TAX, NULL, 0);
+	r.token = t;
+	r.token_len = strlen(t);
+	expect(tds_contract_decide(F->ct, &r, tds_now_ms(), &d, &o), TDS_ELIMIT, "token_verify_limited");
+	r.token = last; /* cached: answered without a verification */
+	r.token_len = strlen(last);
+	expect(tds_contract_decide(F->ct, &r, tds_now_ms(), &d, &o), TDS_EPERM, "token_wrong_audience");
+	r.peer = "192.0.2.8";
+	r.token = t;
+	r.token_len = strlen(t);
+	assert_string_equal(decide(&r, &o), "permit");
+	free(t);
+	free(last);
 	/* before the operator's key is known, nothing verifies */
 	tds_contract_opts opts = {.ledger = F->lg, .key = F->node_key, .node_id = "node_01JTAXNQDETAXNQDETAXNQDEZZ",
 				  .suite = TDS_SUITE_GM};
