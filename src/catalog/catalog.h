@@ -585,6 +585,8 @@ int tds_catalog_resource_list(tds_catalog *c, const char *org, const char *statu
  *              outbox entry: a relisting outranks the delisting), not the product version.
  *                                                                   catalog.product_listed
  *   delist     provider, listed → delisted; outbox entry {"withdrawn":true}.  catalog.product_delisted
+ *              The deregistration or removal of the resource delists its listed products the
+ *              same way, in its transaction (note and reason "resource_withdrawn").
  *   update     provider, any state but removed while no version waits for review: version N+1,
  *              pending_review. A rejected product goes back to pending_review; an approved, listed
  *              or delisted one keeps its state (and a listed one stays listed at its last approved

@@ -61,6 +61,9 @@ struct tds_catalog {
 const char *cat_resource_migration(void);
 /* Migration 3: products and their versions (product.c). */
 const char *cat_product_migration(void);
+/* Delists every listed product of a resource that is being deregistered or removed, inside the
+ * caller's transaction (status delisted, outbox withdrawal, evidence; product.c). */
+int cat_products_resource_withdrawn_tx(tds_catalog *c, sqlite3 *db, const tds_ledger_actor *actor, const char *resource);
 /* Migration 4: the outbox and the fused catalog (fused.c). */
 const char *cat_fused_migration(void);
 

@@ -1057,6 +1057,43 @@ static int withdraw_tx(tds_catalog *c, sqlite3 *db, const prow *r)
 	return rc;
 }
 
+/* Delists every listed product of resource `resource` (deregistration or removal of the resource),
+ * in the caller's transaction: status delisted, a withdrawal in the outbox, evidence
+ * catalog.product_delisted with reason "resource_withdrawn". */
+int cat_products_resource_withdrawn_tx(tds_catalog *c, sqlite3 *db, const tds_ledger_actor *actor, const char *resource)
+{
+	sqlite3_stmt *st;
+	int rc = tds_store_prepare(db, "SELECT id FROM products WHERE resource_id = ? AND status = 'listed' ORDER BY id", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, resource, -1, SQLITE_STATIC);
+	json_t *ids = json_array();
+	while (ids && sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(ids, col_str(st, 0));
+	sqlite3_finalize(st);
+	if (!ids)
+		return NOMEM();
+	size_t i;
+	json_t *v;
+	json_array_foreach(ids, i, v) {
+		prow r;
+		if ((rc = load(db, NULL, json_string_value(v), &r)))
+			break;
+		rc = exec_update(db, "UPDATE products SET updated_at = ?2, status = 'delisted', note = ?3 WHERE id = ?1", r.id,
+				 "resource_withdrawn", -1);
+		if (!rc)
+			rc = withdraw_tx(c, db, &r);
+		if (!rc)
+			rc = evidence(c, db, "catalog.product_delisted", actor, r.id, r.code, r.resource,
+				      json_pack("{s:I, s:s}", "version", (json_int_t)r.approved, "reason", "resource_withdrawn"));
+		prow_free(&r);
+		if (rc)
+			break;
+	}
+	json_decref(ids);
+	return rc;
+}
+
 /* ---- operations ---- */
 
 typedef enum { OP_CREATE, OP_UPDATE, OP_REVIEW, OP_LIST, OP_DELIST, OP_REMOVE } op_kind;

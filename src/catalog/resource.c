@@ -815,6 +815,8 @@ static int simple_tx(sqlite3 *db, void *arg)
 		json_decref(payload);
 	if (!rc)
 		rc = offer_tx(x->c, db, r.id);
+	if (!rc && (x->op == OP_DEREGISTER || x->op == OP_REMOVE)) /* its listed products go with it */
+		rc = cat_products_resource_withdrawn_tx(x->c, db, x->actor, r.id);
 	json_decref(scope);
 	rrow_free(&r);
 	return rc;

@@ -707,8 +707,21 @@ static void test_resource_withdrawn(void **state)
 	char a[TDS_ID_MAX], b[TDS_ID_MAX];
 	ok(create("api", "{\"mode\":\"wizard\",\"fields\":[\"年份\"]}", NULL, a));
 	ok(rev(tds_catalog_product_review, &REV1, a, "{\"decision\":\"approve\"}", NULL));
+	ok(prov(tds_catalog_product_list_on, a, "{}", NULL));
 	ok(create("api", "{\"mode\":\"wizard\",\"fields\":[\"年份\"]}", NULL, b));
 	ok(rev(tds_catalog_resource_remove, &REV1, F->res, "{\"reason\":\"违规\"}", NULL));
+	/* the listed product went with its resource: delisted, withdrawn from the fused catalog */
+	char ob[128], st[32], ev[1024];
+	json_t *pa;
+	ok(tds_catalog_product_get(F->cat, ORG_A, a, &pa));
+	snprintf(st, sizeof st, "%s", tds_json_str(pa, "status", ""));
+	assert_string_equal(st, "delisted");
+	assert_string_equal(tds_json_str(pa, "note", ""), "resource_withdrawn");
+	json_decref(pa);
+	outbox_of(a, ob, sizeof ob, NULL);
+	assert_string_equal(ob, "v1 v2-withdrawn");
+	evidence_of(a, ev, sizeof ev);
+	assert_non_null(strstr(ev, "catalog.product_listed catalog.product_delisted"));
 	/* a product of a removed resource is neither approved nor listed, nor can one be built on it */
 	expect(rev(tds_catalog_product_review, &REV2, b, "{\"decision\":\"approve\"}", NULL), TDS_ECONFLICT,
 	       "resource_not_approved");
