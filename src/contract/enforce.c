@@ -441,8 +441,10 @@ static int load_all(tds_contract *ct, struct ct_enforcer *e)
 	if (rc)
 		return rc;
 	if (!(rc = tds_store_prepare(db, "SELECT token_id FROM enforce_revoked_tokens", &st))) {
+		int64_t before = tds_now_ms() - CT_REVOKED_KEEP_MS;
 		while ((s = sqlite3_step(st)) == SQLITE_ROW)
-			ct_enf_revoke(e, (const char *)sqlite3_column_text(st, 0));
+			if (tds_id_time_ms((const char *)sqlite3_column_text(st, 0)) >= before) /* else long expired */
+				ct_enf_revoke(e, (const char *)sqlite3_column_text(st, 0));
 		sqlite3_finalize(st);
 	}
 	return rc;
@@ -612,6 +614,34 @@ bool ct_enf_revoked(struct ct_enforcer *e, const char *token_id)
 		hit = strcmp(r->id, token_id) == 0;
 	pthread_mutex_unlock(&e->tok_mu);
 	return hit;
+}
+
+int ct_enf_prune_revoked(tds_contract *ct, struct ct_enforcer *e, int64_t now_ms)
+{
+	int64_t before = now_ms - CT_REVOKED_KEEP_MS;
+	pthread_mutex_lock(&e->tok_mu);
+	for (size_t i = 0; i < CT_REVOKED_BUCKETS; i++) {
+		for (ct_revoked **pp = &e->revoked[i]; *pp;) {
+			ct_revoked *r = *pp;
+			if (tds_id_time_ms(r->id) < before) {
+				*pp = r->next;
+				free(r);
+			} else {
+				pp = &r->next;
+			}
+		}
+	}
+	pthread_mutex_unlock(&e->tok_mu);
+	sqlite3 *db = tds_store_conn(ct->store);
+	sqlite3_stmt *st = NULL;
+	int rc = db ? tds_store_prepare(db, "DELETE FROM enforce_revoked_tokens WHERE revoked_at < ?", &st) : tds_error_code();
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, before);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = tds_store_error(db, "pruning the token revocation list");
+	sqlite3_finalize(st);
+	return rc;
 }
 
 void ct_enf_revoke(struct ct_enforcer *e, const char *token_id)

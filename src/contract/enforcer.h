@@ -111,6 +111,12 @@ int ct_enf_operator(struct ct_enforcer *e, const tds_key **key, char own_org[TDS
 /* Revocation list (connector). */
 bool ct_enf_revoked(struct ct_enforcer *e, const char *token_id);
 void ct_enf_revoke(struct ct_enforcer *e, const char *token_id);
+/* Forgets revocations of tokens that are past any possible expiry: a token id (a ULID) carries its
+ * issue time, and no token lives longer than TDS_CONTRACT_TOKEN_MAX_TTL_MS plus the skew. Also
+ * from the store (in its own transaction). */
+int ct_enf_prune_revoked(tds_contract *ct, struct ct_enforcer *e, int64_t now_ms);
+/* A revocation matters for tokens issued after this time. */
+#define CT_REVOKED_KEEP_MS (TDS_CONTRACT_TOKEN_MAX_TTL_MS + 2 * TDS_CONTRACT_TOKEN_SKEW_MS + 3600 * 1000LL)
 
 /* Feed state: the last seq applied. */
 int ct_feed_after(sqlite3 *db, int64_t *after);

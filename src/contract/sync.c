@@ -660,9 +660,12 @@ int tds_contract_sync(tds_contract *ct, const tds_contract_link *link, json_t **
 	tds_buf_free(&pem);
 	int64_t now = tds_now_ms();
 	/* the journal every pass; a snapshot every minute */
-	int frc = tds_contract_flush(ct, now - __atomic_load_n(&e->last_snapshot_ms, __ATOMIC_RELAXED) >= SNAPSHOT_EVERY_MS);
+	bool minute = now - __atomic_load_n(&e->last_snapshot_ms, __ATOMIC_RELAXED) >= SNAPSHOT_EVERY_MS;
+	int frc = tds_contract_flush(ct, minute);
 	if (frc)
 		tds_log(TDS_LOG_WARN, "counters_flush_failed", "%s", tds_error_message());
+	if (minute && ct_enf_prune_revoked(ct, e, now))
+		tds_log(TDS_LOG_WARN, "revocations_not_pruned", "%s", tds_error_message());
 	int applied = 0, reports = 0, acks = 0;
 	int64_t after = 0;
 	tds_http_client *c = NULL;

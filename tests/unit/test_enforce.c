@@ -7,7 +7,7 @@
  * counting; counters survive a restart (snapshot and journal) and are exact under threads; tokens
  * are checked for revocation, audience and connector binding.
  */
-#include "contract/internal.h"
+#include "contract/enforcer.h"
 #include "crypto/crypto.h"
 #include "ledger/ledger.h"
 #include "store/store.h"
@@ -602,6 +602,13 @@ static void test_tokens(void **state)
 	r.token_len = 6;
 	expect(tds_contract_decide(F->ct, &r, tds_now_ms(), &d, &o), TDS_EINVAL, "token_malformed");
 	assert_false(d.permit);
+	/* revocations of tokens long past any expiry are forgotten, recent ones kept */
+	ok(apply(C1, "token_revoked", json_pack("{s:s}", "token_id", "tok_00000000000000000000000000")));
+	struct ct_enforcer *e = ct_enf(F->ct);
+	assert_true(ct_enf_revoked(e, "tok_00000000000000000000000000"));
+	ok(ct_enf_prune_revoked(F->ct, e, tds_now_ms()));
+	assert_false(ct_enf_revoked(e, "tok_00000000000000000000000000"));
+	assert_true(ct_enf_revoked(e, c.id));
 	/* new tokens from one address are verified at most TDS_CONTRACT_TOKEN_VERIFY_PER_MIN a minute;
 	   a token already verified (in the cache) is not limited, another address neither */
 	r.caller_node = NULL;
