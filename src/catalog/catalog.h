@@ -722,11 +722,18 @@ int tds_catalog_product_file(tds_catalog *c, const char *org, const char *id, in
  * or the importing organisation for public items). The entry is checked strictly against the shape
  * above (TDS_EINVAL "invalid_entry" naming the member; unknown members refused; a withdrawn entry
  * carries only kind, id, version, withdrawn); org_id is set from `org`, never taken from the body.
- * A version not above the stored one changes nothing (*applied = false). A withdrawal keeps the
+ * An older version changes nothing (*applied = false), and so does an equal one unless it flips
+ * the entry between listed and withdrawn (a product delisted and relisted at its approved version:
+ * one outbox sends them in order, so the last one wins). A withdrawal keeps the
  * entry readable by id (marked withdrawn) but takes it out of search; a withdrawal of an unknown id
  * leaves a tombstone so a late older copy cannot bring it back. */
 int tds_catalog_entry_upsert(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const json_t *entry,
 			     bool *applied);
+/* The same for several entries of one organisation in one transaction, all or nothing (the first
+ * bad entry is TDS_EINVAL naming its index): bulk loads and the benchmark. *applied (may be NULL):
+ * how many changed something. */
+int tds_catalog_entry_upsert_many(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const json_t *entries,
+				  size_t *applied);
 /* One entry by its id or its code (TDS_ENOTFOUND "entry_not_found"; a code several live entries
  * carry is TDS_ECONFLICT "ambiguous_code"): the entry JSON plus "withdrawn" and "popularity". */
 int tds_catalog_entry_get(tds_catalog *c, const char *key, json_t **out);

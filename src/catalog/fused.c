@@ -60,9 +60,9 @@ static const char MIGRATION_SQL[] =
     "CREATE TABLE catalog_usage (n INTEGER NOT NULL, org_id TEXT NOT NULL, uses INTEGER NOT NULL,"
     "  last_at INTEGER NOT NULL, PRIMARY KEY (n, org_id)) STRICT, WITHOUT ROWID;"
     "CREATE INDEX catalog_usage_org ON catalog_usage(org_id, n);"
-    "CREATE VIRTUAL TABLE catalog_fts USING fts5(title, tags, fields, body,"
+    "CREATE VIRTUAL TABLE catalog_fts USING fts5(title, tags, fields, body, facets,"
     "  tokenize = 'unicode61 remove_diacritics 2', prefix = '1');"
-    "INSERT INTO catalog_fts (catalog_fts, rank) VALUES ('rank', 'bm25(8.0, 4.0, 2.0, 1.0)');";
+    "INSERT INTO catalog_fts (catalog_fts, rank) VALUES ('rank', 'bm25(8.0, 4.0, 2.0, 1.0, 0.0)');";
 
 const char *cat_fused_migration(void) { return MIGRATION_SQL; }
 
@@ -243,7 +243,7 @@ int cat_fts_query(const char *q, tds_buf *out, int *terms)
 		if (out->len)
 			rc = tds_buf_putc(out, ' ');
 		if (!rc)
-			rc = tds_buf_putc(out, '"');
+			rc = tds_buf_puts(out, "{title tags fields body} : \"");
 		if (!rc && cjk && chars >= 2) {
 			/* the phrase of consecutive bigrams */
 			const unsigned char *r = start, *pr = NULL;
@@ -272,6 +272,24 @@ int cat_fts_query(const char *q, tds_buf *out, int *terms)
 				rc = tds_buf_puts(out, "\"*");
 		}
 	}
+	return rc;
+}
+
+/* ---- facets: the filterable members as tokens of their own column ----
+ * A filter on a common word (tax AND domain = energy) would otherwise read every row the word
+ * matches; as index tokens the filter is an intersection of doclists. A token is a two-letter tag
+ * and the value's bytes in hex ("fd" + hex("tax") = "fd746178"), so any value is one token. */
+
+static const struct {
+	const char *member, *tag;
+} FACETS[] = {{"kind", "fk"}, {"form", "ff"}, {"domain", "fd"}, {"grade", "fg"}, {"update_frequency", "fu"},
+	      {"authorization_type", "fa"}, {"org_id", "fo"}};
+
+static int facet_token(tds_buf *b, const char *tag, const char *v)
+{
+	int rc = tds_buf_puts(b, tag);
+	for (const unsigned char *p = (const unsigned char *)v; !rc && *p; p++)
+		rc = tds_buf_printf(b, "%02x", *p);
 	return rc;
 }
 
@@ -604,7 +622,7 @@ static int index_entry(sqlite3 *db, int64_t n, const json_t *e)
 		return rc;
 	if (tds_json_bool(e, "withdrawn", false))
 		return 0;
-	tds_buf t[4] = {TDS_BUF_INIT, TDS_BUF_INIT, TDS_BUF_INIT, TDS_BUF_INIT};
+	tds_buf t[5] = {TDS_BUF_INIT, TDS_BUF_INIT, TDS_BUF_INIT, TDS_BUF_INIT, TDS_BUF_INIT};
 	static const char *const BODY[] = {"description", "domain", "industry", "authorization_type", "format",
 					   "usage_restrictions", "code"};
 	rc = index_text(&t[0], tds_json_str(e, "title", ""));
@@ -616,15 +634,20 @@ static int index_entry(sqlite3 *db, int64_t n, const json_t *e)
 		rc = index_text(&t[3], tds_json_str(e, BODY[i], NULL));
 	if (!rc && !(rc = index_array(&t[3], json_object_get(e, "scenarios"), NULL)))
 		rc = index_array(&t[3], json_object_get(e, "required_materials"), NULL);
+	for (size_t i = 0; !rc && i < TDS_ARRAY_LEN(FACETS); i++) {
+		const char *v = tds_json_str(e, FACETS[i].member, NULL);
+		if (v && !(rc = facet_token(&t[4], FACETS[i].tag, v)))
+			rc = tds_buf_putc(&t[4], ' ');
+	}
 	sqlite3_stmt *st = NULL;
-	if (!rc && !(rc = tds_store_prepare(db, "INSERT INTO catalog_fts (rowid, title, tags, fields, body) VALUES (?,?,?,?,?)",
-					    &st))) {
+	if (!rc && !(rc = tds_store_prepare(db, "INSERT INTO catalog_fts (rowid, title, tags, fields, body, facets)"
+						" VALUES (?,?,?,?,?,?)", &st))) {
 		sqlite3_bind_int64(st, 1, n);
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < 5; i++)
 			sqlite3_bind_text(st, i + 2, t[i].data ? t[i].data : "", -1, SQLITE_STATIC);
 		rc = step_done(db, st, "indexing entry");
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		tds_buf_free(&t[i]);
 	size_t i;
 	json_t *v;
@@ -692,6 +715,7 @@ static int upsert_one(tds_catalog *c, sqlite3 *db, const tds_ledger_actor *actor
 		return rc;
 	sqlite3_bind_text(st, 1, ce->id, -1, SQLITE_STATIC);
 	int64_t n = -1, have = 0, issued = -1;
+	bool was_withdrawn = false;
 	json_t *old = NULL;
 	int s = sqlite3_step(st);
 	if (s == SQLITE_ROW) {
@@ -700,6 +724,7 @@ static int upsert_one(tds_catalog *c, sqlite3 *db, const tds_ledger_actor *actor
 			rc = tds_error_set(TDS_ECONFLICT, "entry_owned_elsewhere",
 					   "entry %s belongs to another organisation; ids are unique across the space", ce->id);
 		have = sqlite3_column_int64(st, 2);
+		was_withdrawn = sqlite3_column_int(st, 3) != 0;
 		if (sqlite3_column_type(st, 5) != SQLITE_NULL)
 			issued = sqlite3_column_int64(st, 5);
 		if (!rc && ce->withdrawn)
@@ -708,9 +733,11 @@ static int upsert_one(tds_catalog *c, sqlite3 *db, const tds_ledger_actor *actor
 		rc = tds_store_error(db, "reading entry");
 	}
 	sqlite3_finalize(st);
-	if (rc || (n >= 0 && ce->version <= have)) {
+	/* an older version changes nothing; an equal one only when it lists or withdraws again (a
+	 * product relisted at its approved version, decision 57) */
+	if (rc || (n >= 0 && (ce->version < have || (ce->version == have && ce->withdrawn == was_withdrawn)))) {
 		json_decref(old);
-		return rc; /* an older or equal version: nothing changes */
+		return rc;
 	}
 	/* issued: as given, else when first received */
 	if (!ce->withdrawn) {
@@ -809,6 +836,38 @@ int tds_catalog_entry_upsert(tds_catalog *c, const tds_ledger_actor *actor, cons
 			*applied = false;
 	}
 	json_decref(ce.e);
+	return rc;
+}
+
+int tds_catalog_entry_upsert_many(tds_catalog *c, const tds_ledger_actor *actor, const char *org, const json_t *entries,
+				  size_t *applied)
+{
+	if (applied)
+		*applied = 0;
+	if (!json_is_array(entries))
+		return tds_error_set(TDS_EINVAL, "invalid_entry", "entries must be an array");
+	size_t n = json_array_size(entries);
+	centry *ce = calloc(n ? n : 1, sizeof *ce);
+	bool *ap = calloc(n ? n : 1, sizeof *ap);
+	int rc = ce && ap ? 0 : tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	for (size_t i = 0; !rc && i < n; i++) {
+		if ((rc = check_entry(json_array_get(entries, i), org, &ce[i]))) {
+			char pre[48];
+			snprintf(pre, sizeof pre, "entries[%zu]: ", i);
+			rc = rewrap(pre);
+		}
+	}
+	if (!rc) {
+		upsert_ctx x = {.c = c, .actor = actor, .org = org, .ce = ce, .n = n, .applied = ap};
+		rc = tds_store_tx(c->store, upsert_tx, &x);
+	}
+	for (size_t i = 0; ce && i < n; i++) {
+		if (!rc && applied && ap[i])
+			(*applied)++;
+		json_decref(ce[i].e);
+	}
+	free(ce);
+	free(ap);
 	return rc;
 }
 
@@ -967,6 +1026,8 @@ static const char *visible_sql(const tds_catalog_viewer *v)
 /* ---- search ---- */
 
 #define SEARCH_MAX_OFFSET 10000
+#define SEARCH_RANK_WINDOW 2000 /* relevance ranks at most this many matches */
+#define SEARCH_SPARSE 4000      /* recency and popularity read and sort at most this many matches */
 
 static int check_filter(const char *v, const char *name, const char *const *set, size_t n, const char *allowed)
 {
@@ -1023,33 +1084,72 @@ int tds_catalog_search(tds_catalog *c, const tds_catalog_viewer *v, const tds_ca
 	}
 	if (!terms && !strcmp(sort, "relevance"))
 		sort = "recency"; /* nothing to rank by */
-	rc = tds_buf_puts(&sql, terms ? "SELECT " ECOLS " FROM catalog_fts f JOIN catalog_entries e ON e.n = f.rowid"
-					" WHERE catalog_fts MATCH ?1 AND e.withdrawn = 0"
-				      : "SELECT " ECOLS " FROM catalog_entries e WHERE e.withdrawn = 0");
 	static const char *const FILTERS[] = {" AND e.kind = ?2", " AND e.form = ?3", " AND e.domain = ?4",
 					      " AND e.grade = ?5", " AND e.update_frequency = ?6",
 					      " AND e.authorization_type = ?7", " AND e.org_id = ?8"};
 	const char *vals[] = {q->kind, q->form, q->domain, grade, q->update_frequency, q->authorization_type, q->org};
-	for (size_t i = 0; !rc && i < TDS_ARRAY_LEN(FILTERS); i++)
+	/* with words, the filters join the MATCH as facet tokens: an intersection in the index */
+	for (size_t i = 0; !rc && terms && i < TDS_ARRAY_LEN(vals); i++)
+		if (vals[i] && !(rc = tds_buf_puts(&match, " facets : \"")) && !(rc = facet_token(&match, FACETS[i].tag, vals[i])))
+			rc = tds_buf_putc(&match, '"');
+	sqlite3 *db = rc ? NULL : tds_store_conn(c->store);
+	sqlite3_stmt *st = NULL;
+	if (!rc && !db)
+		rc = tds_error_code();
+	if (rc)
+		goto out;
+	/* Three plans (docs/architecture.md decision 61):
+	 *  - relevance: bm25 over at most SEARCH_RANK_WINDOW matches, the most recently received (FTS5
+	 *    walks its doclists in rowid order and ranks only what it returns); exact below the window;
+	 *  - recency or popularity with few matches: read every match, then sort;
+	 *  - recency or popularity with many: walk the sort's index and probe the full-text index per row
+	 *    (stops after a page). Choosing by the match count keeps both cheap: walking the index for
+	 *    a rare phrase would probe every entry, reading a common word's every match would sort tens of
+	 *    thousands of rows. */
+	bool rank = terms && !strcmp(sort, "relevance"), sparse = false;
+	if (terms && !rank) {
+		if ((rc = tds_store_prepare(db, "SELECT count(*) FROM (SELECT rowid FROM catalog_fts WHERE catalog_fts MATCH ?1"
+					       " LIMIT ?2)", &st)))
+			goto out;
+		sqlite3_bind_text(st, 1, match.data, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, SEARCH_SPARSE + 1);
+		int s1 = sqlite3_step(st);
+		sparse = s1 == SQLITE_ROW && sqlite3_column_int(st, 0) <= SEARCH_SPARSE;
+		if (s1 != SQLITE_ROW)
+			rc = tds_store_error(db, "searching the catalog");
+		sqlite3_finalize(st);
+		st = NULL;
+		if (rc)
+			goto out;
+	}
+	if (rank)
+		rc = tds_buf_puts(&sql, "SELECT " ECOLS " FROM (SELECT rowid AS m, rank AS score FROM catalog_fts"
+					" WHERE catalog_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?13) s"
+					" JOIN catalog_entries e ON e.n = s.m WHERE e.withdrawn = 0");
+	else if (terms && sparse)
+		rc = tds_buf_puts(&sql, "SELECT " ECOLS " FROM (SELECT rowid AS m FROM catalog_fts WHERE catalog_fts MATCH ?1) s"
+					" CROSS JOIN catalog_entries e ON e.n = s.m WHERE e.withdrawn = 0");
+	else if (terms)
+		rc = tds_buf_puts(&sql, "SELECT " ECOLS " FROM catalog_fts f JOIN catalog_entries e ON e.n = f.rowid"
+					" WHERE catalog_fts MATCH ?1 AND e.withdrawn = 0");
+	else
+		rc = tds_buf_puts(&sql, "SELECT " ECOLS " FROM catalog_entries e WHERE e.withdrawn = 0");
+	for (size_t i = 0; !rc && !terms && i < TDS_ARRAY_LEN(FILTERS); i++)
 		if (vals[i])
 			rc = tds_buf_puts(&sql, FILTERS[i]);
 	if (!rc)
 		rc = tds_buf_puts(&sql, visible_sql(v));
 	if (!rc)
-		rc = tds_buf_puts(&sql, !strcmp(sort, "relevance")	 ? " ORDER BY f.rank, e.n"
+		rc = tds_buf_puts(&sql, rank				 ? " ORDER BY s.score, e.n"
 					: !strcmp(sort, "popularity") ? " ORDER BY e.popularity DESC, e.modified DESC, e.n DESC"
 								       : " ORDER BY e.modified DESC, e.n DESC");
 	if (!rc)
 		rc = tds_buf_puts(&sql, " LIMIT ?11 OFFSET ?12");
-	sqlite3 *db = rc ? NULL : tds_store_conn(c->store);
-	sqlite3_stmt *st = NULL;
-	if (!rc && !db)
-		rc = tds_error_code();
 	if (rc || (rc = tds_store_prepare(db, sql.data, &st)))
 		goto out;
 	if (terms)
 		sqlite3_bind_text(st, 1, match.data, -1, SQLITE_STATIC);
-	for (size_t i = 0; i < TDS_ARRAY_LEN(vals); i++)
+	for (size_t i = 0; !terms && i < TDS_ARRAY_LEN(vals); i++)
 		if (vals[i])
 			sqlite3_bind_text(st, (int)i + 2, vals[i], -1, SQLITE_STATIC);
 	if (!(v->roles & SEES_ALL)) {
@@ -1058,6 +1158,8 @@ int tds_catalog_search(tds_catalog *c, const tds_catalog_viewer *v, const tds_ca
 	}
 	sqlite3_bind_int(st, 11, limit + 1);
 	sqlite3_bind_int64(st, 12, offset);
+	if (rank)
+		sqlite3_bind_int(st, 13, SEARCH_RANK_WINDOW);
 	json_t *items = json_array();
 	int n = 0, s;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW && n < limit) {

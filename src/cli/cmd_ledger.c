@@ -771,8 +771,10 @@ int tds_cli_bench(int argc, char **argv)
 		return tds_cli_bench_scan(argc, argv);
 	if (strcmp(argv[1], "pdp") == 0)
 		return tds_cli_bench_pdp(argc, argv);
+	if (strcmp(argv[1], "catalog") == 0)
+		return tds_cli_bench_catalog(argc, argv);
 	if (strcmp(argv[1], "ledger") != 0)
-		return tds_cli_usage("bench: %s is not available yet (available: ledger, import, scan, pdp)", argv[1]);
+		return tds_cli_usage("bench: %s is not available yet (available: ledger, import, scan, pdp, catalog)", argv[1]);
 	bench_opts o = {.tree_n = 10000000, .durable_n = 500000, .verify_n = 1000000, .single_n = 100000,
 			.samples = 10000, .threads = 16, .batch = 32, .single_threads = 32, .suite = TDS_SUITE_INTL};
 	char base[256];

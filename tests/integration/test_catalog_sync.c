@@ -280,6 +280,41 @@ static void test_search_and_import_over_http(void **state)
 	long st = tn_call(op, 1, "POST", "/api/v1/catalog/import", op_admin, "text/csv", GOOD, strlen(GOOD), &out);
 	expect(st, 201, out, "import text/csv");
 	json_decref(out);
+	/* the same through the CLI: search, show (by id and as DCAT), related, import */
+	char cmd[1024], *o = NULL;
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s catalog search 纳税 --kind public_item --json 2>/dev/null",
+		 tn_bin_dir(), op->api, bank_tok);
+	assert_int_equal(tn_run(cmd, &o), 0);
+	assert_non_null(strstr(o, id));
+	free(o);
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s catalog show %s --dcat --json 2>/dev/null", tn_bin_dir(), op->api,
+		 bank_tok, id);
+	assert_int_equal(tn_run(cmd, &o), 0);
+	assert_non_null(strstr(o, "dcat:DataService"));
+	free(o);
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s catalog related %s --json 2>/dev/null", tn_bin_dir(), op->api,
+		 bank_tok, id);
+	assert_int_equal(tn_run(cmd, &o), 0);
+	free(o);
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s catalog search --sort random --json 2>/dev/null", tn_bin_dir(),
+		 op->api, bank_tok);
+	assert_int_equal(tn_run(cmd, &o), 1);
+	assert_non_null(strstr(o, "invalid_sort"));
+	free(o);
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s catalog frobnicate 2>/dev/null", tn_bin_dir(), op->api, bank_tok);
+	assert_int_equal(tn_run(cmd, &o), 2);
+	free(o);
+	char csvpath[300];
+	snprintf(csvpath, sizeof csvpath, "%s/catalog.csv", op->dir);
+	FILE *f = fopen(csvpath, "w");
+	assert_non_null(f);
+	fputs("目录名称,类型,更新频率,授权类型\n公积金缴存信息,接口,每月,有条件开放\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s catalog import %s --json 2>/dev/null", tn_bin_dir(), op->api,
+		 op_admin, csvpath);
+	assert_int_equal(tn_run(cmd, &o), 0);
+	assert_non_null(strstr(o, "\"imported\":1"));
+	free(o);
 	/* importing on a connector is refused */
 	expect(tn_json(con, "POST", "/api/v1/catalog/import", con_admin, ITEMS, &out), 422, out, "import on a connector");
 	assert_string_equal(err_code(out), "not_operator");

@@ -243,6 +243,20 @@ static void test_withdrawal(void **state)
 	ok(up(ORG_TAX, "{\"kind\":\"product\",\"id\":\"" P1 "\",\"version\":1,\"title\":\"企业纳税信息\",\"form\":\"api\","
 		       "\"scope\":{\"scope\":\"space\"}}", &applied));
 	assert_false(applied);
+	/* an equal version flips it between listed and withdrawn (relisting at the approved version) */
+	ok(up(ORG_TAX, "{\"kind\":\"product\",\"id\":\"" P1 "\",\"version\":2,\"title\":\"企业纳税信息\",\"form\":\"api\","
+		       "\"scope\":{\"scope\":\"space\"}}", &applied));
+	assert_true(applied);
+	ok(tds_catalog_entry_get(F->cat, P1, &e));
+	assert_false(tds_json_bool(e, "withdrawn", true));
+	json_decref(e);
+	ok(up(ORG_TAX, "{\"kind\":\"product\",\"id\":\"" P1 "\",\"version\":2,\"title\":\"企业纳税信息\",\"form\":\"api\","
+		       "\"scope\":{\"scope\":\"space\"}}", &applied));
+	assert_false(applied); /* the same again: nothing */
+	ok(up(ORG_TAX, "{\"kind\":\"product\",\"id\":\"" P1 "\",\"version\":2,\"withdrawn\":true}", &applied));
+	assert_true(applied);
+	ok(up(ORG_TAX, "{\"kind\":\"product\",\"id\":\"" P1 "\",\"version\":2,\"withdrawn\":true}", &applied));
+	assert_false(applied);
 	/* a withdrawal of an unknown id leaves a tombstone */
 	ok(up(ORG_TAX, "{\"kind\":\"resource\",\"id\":\"" R1 "\",\"version\":5,\"withdrawn\":true}", &applied));
 	assert_true(applied);
