@@ -390,6 +390,12 @@ int tds_contract_set_operator(tds_contract *ct, const char *operator_pem, const 
  * effect in one transaction. *report (may be NULL): {"applied":n,"after":seq,"reports_sent":n}. */
 int tds_contract_sync(tds_contract *ct, const tds_contract_link *link, json_t **report);
 
+/* Applies one feed item {"seq","contract_id","kind","body"} as a sync pass does (verified, stored,
+ * exactly once by seq) without asking the operator; for tools and benchmarks that hold items from
+ * elsewhere. Needs the operator key (tds_contract_set_operator). *ack_version (may be NULL) > 0 when
+ * the item filed a version that the operator should be told about (a sync pass does it). */
+int tds_contract_feed_apply(tds_contract *ct, const json_t *item, int64_t *ack_version);
+
 /* A decision request of the data plane. */
 typedef struct tds_contract_request {
 	const char *token;        /* authorization token (the consumer's credential), or NULL … */

@@ -477,6 +477,8 @@ static void enforcer_free(struct ct_enforcer *e)
 	}
 	tds_key_free(e->operator_key);
 	free(e->operator_pem);
+	for (size_t i = 0; e->tokens && i < CT_TOKEN_CACHE; i++)
+		free(e->tokens[i].text);
 	free(e->tokens);
 	tds_ratelimit_free(e->verifies);
 	pthread_rwlock_destroy(&e->lock);
@@ -586,6 +588,8 @@ int ct_enforce_set_operator(tds_contract *ct, const char *operator_pem, const ch
 	snprintf(e->own_org, sizeof e->own_org, "%s", own_org_id);
 	pthread_mutex_unlock(&e->op_mu);
 	pthread_mutex_lock(&e->tok_mu); /* tokens verified under another key are forgotten */
+	for (size_t i = 0; i < CT_TOKEN_CACHE; i++)
+		free(e->tokens[i].text);
 	memset(e->tokens, 0, CT_TOKEN_CACHE * sizeof *e->tokens);
 	pthread_mutex_unlock(&e->tok_mu);
 	return 0;
@@ -777,14 +781,19 @@ static int token_claims(tds_contract *ct, struct ct_enforcer *e, const tds_contr
 	int rc = ct_enf_operator(e, &key, own_org, NULL);
 	if (rc)
 		return rc;
-	uint8_t h[TDS_HASH_LEN];
-	if ((rc = tds_hash(ct->suite, req->token, req->token_len, h)))
-		return rc;
-	unsigned slot = ((unsigned)h[0] | (unsigned)h[1] << 8) % CT_TOKEN_CACHE;
+	/* the cache is keyed by the exact token text; the slot comes from a hash of the signature part
+	   (distinct for every token the operator signs), the comparison is of every byte */
+	const char *sigpart = memrchr(req->token, '.', req->token_len);
+	sigpart = sigpart ? sigpart + 1 : req->token;
+	uint64_t h = 1469598103934665603ULL;
+	for (const char *q = sigpart; q < req->token + req->token_len; q++)
+		h = (h ^ (unsigned char)*q) * 1099511628211ULL;
+	h ^= req->token_len;
+	ct_token_slot *slot = &e->tokens[h % CT_TOKEN_CACHE];
 	bool hit = false;
 	pthread_mutex_lock(&e->tok_mu);
-	if (e->tokens[slot].used && memcmp(e->tokens[slot].hash, h, sizeof h) == 0) {
-		*c = e->tokens[slot].claims;
+	if (slot->text && slot->hash == h && slot->len == req->token_len && !memcmp(slot->text, req->token, req->token_len)) {
+		*c = slot->claims;
 		hit = true;
 	}
 	pthread_mutex_unlock(&e->tok_mu);
@@ -799,11 +808,18 @@ static int token_claims(tds_contract *ct, struct ct_enforcer *e, const tds_contr
 		}
 		if ((rc = tds_contract_token_verify(req->token, req->token_len, key, now_ms, c)))
 			return rc;
-		pthread_mutex_lock(&e->tok_mu);
-		e->tokens[slot].used = true;
-		memcpy(e->tokens[slot].hash, h, sizeof h);
-		e->tokens[slot].claims = *c;
-		pthread_mutex_unlock(&e->tok_mu);
+		char *copy = malloc(req->token_len + 1);
+		if (copy) { /* else simply not cached */
+			memcpy(copy, req->token, req->token_len);
+			copy[req->token_len] = 0;
+			pthread_mutex_lock(&e->tok_mu);
+			free(slot->text);
+			slot->text = copy;
+			slot->hash = h;
+			slot->len = req->token_len;
+			slot->claims = *c;
+			pthread_mutex_unlock(&e->tok_mu);
+		}
 	} else if (now_ms < c->not_before_ms - TDS_CONTRACT_TOKEN_SKEW_MS) {
 		return tds_error_set(TDS_EAUTH, "token_not_yet_valid", "the token is not valid yet");
 	} else if (now_ms >= c->expires_at_ms + TDS_CONTRACT_TOKEN_SKEW_MS) {

@@ -46,9 +46,11 @@ typedef struct ct_revoked {
 	struct ct_revoked *next;
 } ct_revoked;
 
+/* A verified token: its exact text (a hit needs the same bytes) and its claims. */
 typedef struct ct_token_slot {
-	bool used;
-	uint8_t hash[TDS_HASH_LEN];
+	uint64_t hash; /* of the signature part: picks the slot, filters before the comparison */
+	size_t len;
+	char *text;    /* NULL: empty slot */
 	tds_token_claims claims;
 } ct_token_slot;
 

@@ -442,6 +442,18 @@ int ct_sync_apply(tds_contract *ct, const json_t *item, int64_t *ack_version, ch
 	return rc;
 }
 
+int tds_contract_feed_apply(tds_contract *ct, const json_t *item, int64_t *ack_version)
+{
+	int64_t v = 0;
+	char hash[TDS_HASH_HEX_LEN + 16];
+	if (ct->is_operator)
+		return tds_error_set(TDS_ECONFLICT, "not_a_connector", "the operator keeps the feed; connectors apply it");
+	int rc = ct_sync_apply(ct, item, &v, hash);
+	if (ack_version)
+		*ack_version = rc ? 0 : v;
+	return rc;
+}
+
 /* ---- talking to the operator ---- */
 
 static int operator_call(tds_http_client *c, const char *method, const char *path, const json_t *body, long *status,
