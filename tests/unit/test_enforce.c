@@ -652,6 +652,42 @@ static void test_tokens(void **state)
 	tds_contract_free(fresh);
 }
 
+/* A sync pass against an operator that does not answer: the key file is read, the journal flushed,
+ * nothing else changes, and the pass says why it stopped. */
+static void test_sync_offline(void **state)
+{
+	(void)state;
+	file_contract(C1, 100, 3, true);
+	tds_contract_outcome o;
+	tds_contract_request good = req_for(C1, GOOD_FIELDS, 2);
+	assert_string_equal(decide(&good, &o), "permit");
+	assert_int_equal(rows("SELECT count(*) FROM enforce_journal"), 0);
+	char pub[128];
+	snprintf(pub, sizeof pub, "%s/operator.pub", F->dir);
+	ok(tds_file_write_atomic(pub, F->op_pem, strlen(F->op_pem), 0644));
+	tds_contract_link link = {.operator_url = "http://127.0.0.1:1", .operator_pub_path = pub,
+				  .operator_node_id = OP_NODE, .own_serial = "crt_01JTAXCRTTAXCRTTAXCRTTAXCR",
+				  .own_org_id = TAX, .own_node_id = "node_01JTAXNQDETAXNQDETAXNQDEZ"};
+	json_t *report = NULL;
+	expect(tds_contract_sync(F->ct, &link, &report), TDS_EIO, "operator_unreachable");
+	assert_null(report);
+	assert_int_equal(rows("SELECT count(*) FROM enforce_journal"), 1); /* flushed before asking */
+	assert_string_equal(decide(&good, &o), "permit");
+	/* a missing key file, an incomplete link, the operator node */
+	link.operator_pub_path = "/nonexistent/operator.pub";
+	expect(tds_contract_sync(F->ct, &link, NULL), TDS_ENOTFOUND, NULL);
+	link.own_serial = NULL;
+	expect(tds_contract_sync(F->ct, &link, NULL), TDS_EINVAL, "invalid_argument");
+	tds_contract_opts opts = {.ledger = F->lg, .key = F->node_key, .node_id = OP_NODE, .suite = TDS_SUITE_GM,
+				  .is_operator = true};
+	tds_contract *op;
+	ok(tds_contract_open(F->store, &opts, &op));
+	expect(tds_contract_sync(op, &link, NULL), TDS_ECONFLICT, "not_a_connector");
+	tds_policy_decision d;
+	expect(tds_contract_decide(op, &good, tds_now_ms(), &d, &o), TDS_ECONFLICT, "not_a_connector");
+	tds_contract_free(op);
+}
+
 /* The journal on its own: latest value per slot, taken once, put back only when nothing newer came. */
 static void test_journal(void **state)
 {
@@ -710,6 +746,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_counters_survive_restart, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_exact_under_threads, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tokens, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_offline, fx_setup, fx_teardown),
 	    cmocka_unit_test(test_journal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
