@@ -202,9 +202,11 @@ static int index_array(tds_buf *b, const json_t *a, const char *member)
 	return rc;
 }
 
-int cat_fts_query(const char *q, tds_buf *out, int *terms)
+int cat_fts_query(const char *q, tds_buf *out, int *terms, bool *prefix)
 {
 	*terms = 0;
+	if (prefix)
+		*prefix = false;
 	if (!q)
 		return 0;
 	size_t len = strlen(q);
@@ -267,9 +269,13 @@ int cat_fts_query(const char *q, tds_buf *out, int *terms)
 			if (!rc)
 				rc = tds_buf_putc(out, '"');
 		} else if (!rc) {
-			/* one CJK character or a word: a prefix query ('"' cannot occur in a word) */
+			/* one CJK character: a prefix query (the prefix='1' index answers it); a word: that
+			 * word, or words beginning so when it ends in '*' ('"' cannot occur in either) */
+			bool star = !cjk && len && *p == '*';
 			if (!(rc = tds_buf_append(out, start, (size_t)(p - start))))
-				rc = tds_buf_puts(out, "\"*");
+				rc = tds_buf_puts(out, cjk || star ? "\"*" : "\"");
+			if (star && prefix)
+				*prefix = true;
 		}
 	}
 	return rc;
@@ -1076,7 +1082,8 @@ int tds_catalog_search(tds_catalog *c, const tds_catalog_viewer *v, const tds_ca
 	}
 	tds_buf match = TDS_BUF_INIT, sql = TDS_BUF_INIT;
 	int terms = 0;
-	if (q->q && (rc = cat_fts_query(q->q, &match, &terms)))
+	bool word_prefix = false;
+	if (q->q && (rc = cat_fts_query(q->q, &match, &terms, &word_prefix)))
 		goto out;
 	if (q->q && *q->q && !terms) {
 		rc = tds_error_set(TDS_EINVAL, "invalid_query", "q must hold a letter, a digit or a Chinese character");
@@ -1107,7 +1114,10 @@ int tds_catalog_search(tds_catalog *c, const tds_catalog_viewer *v, const tds_ca
 	 *    a rare phrase would probe every entry, reading a common word's every match would sort tens of
 	 *    thousands of rows. */
 	bool rank = terms && !strcmp(sort, "relevance"), sparse = false;
-	if (terms && !rank) {
+	if (terms && !rank && word_prefix) {
+		/* probing a word prefix re-reads its whole doclist per row: use the window instead */
+		sparse = false;
+	} else if (terms && !rank) {
 		if ((rc = tds_store_prepare(db, "SELECT count(*) FROM (SELECT rowid FROM catalog_fts WHERE catalog_fts MATCH ?1"
 					       " LIMIT ?2)", &st)))
 			goto out;
@@ -1122,7 +1132,8 @@ int tds_catalog_search(tds_catalog *c, const tds_catalog_viewer *v, const tds_ca
 		if (rc)
 			goto out;
 	}
-	if (rank)
+	bool window = rank || (terms && word_prefix);
+	if (window)
 		rc = tds_buf_puts(&sql, "SELECT " ECOLS " FROM (SELECT rowid AS m, rank AS score FROM catalog_fts"
 					" WHERE catalog_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?13) s"
 					" JOIN catalog_entries e ON e.n = s.m WHERE e.withdrawn = 0");
@@ -1158,8 +1169,8 @@ int tds_catalog_search(tds_catalog *c, const tds_catalog_viewer *v, const tds_ca
 	}
 	sqlite3_bind_int(st, 11, limit + 1);
 	sqlite3_bind_int64(st, 12, offset);
-	if (rank)
-		sqlite3_bind_int(st, 13, SEARCH_RANK_WINDOW);
+	if (window)
+		sqlite3_bind_int(st, 13, rank ? SEARCH_RANK_WINDOW : SEARCH_SPARSE);
 	json_t *items = json_array();
 	int n = 0, s;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW && n < limit) {

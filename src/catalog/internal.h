@@ -75,7 +75,8 @@ int cat_outbox_add_tx(tds_catalog *c, sqlite3 *db, const json_t *entry);
  * version does not change on every catalog-visible step (a resource published again). */
 int cat_outbox_next_version(sqlite3 *db, const char *kind, const char *id, int64_t *version, bool *any);
 /* Turns a search query into an FTS5 MATCH expression over the fused catalog's index (CJK runs as
- * bigram phrases, single characters and words as prefixes); *terms: the words found (0: none). */
-int cat_fts_query(const char *q, tds_buf *out, int *terms);
+ * bigram phrases, single CJK characters as prefixes, words as words, "word*" as a prefix); *terms:
+ * the words found (0: none); *prefix (may be NULL): a word prefix was asked for. */
+int cat_fts_query(const char *q, tds_buf *out, int *terms, bool *prefix);
 
 #endif

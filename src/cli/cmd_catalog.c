@@ -465,7 +465,7 @@ int tds_cli_bench_catalog(int argc, char **argv)
 					      "增值税发票", "失信被执行", "养老保险", "杭州市企业纳税", "查询接口", "能耗统计"};
 	static const char *const SINGLE[] = {"税", "保", "医", "电", "房", "车"};
 	static const char *const LATIN[] = {"tax", "shebao", "yibao", "credit", "energy", "housing", "traffic", "uscc",
-					    "tax_amount", "business"};
+					    "tax_amount", "business", "shui*", "cred*"};
 	static const char *const DOMS[] = {"tax", "social_security", "medical", "market", "energy", "housing", "transport",
 					   "credit"};
 	static const char *const SORTS[] = {"relevance", "recency", "popularity"};

@@ -358,10 +358,23 @@ static void test_search(void **state)
 	q.q = "纳额"; /* not consecutive anywhere */
 	search_ids(&OPERATOR, &q, ids, sizeof ids);
 	assert_string_equal(ids, "");
-	/* English words, any case, prefixes; field names */
-	q.q = "EMPLOY";
+	/* English words, any case, whole words or prefixes with '*'; field names */
+	q.q = "EMPLOYMENT";
 	search_ids(&OPERATOR, &q, ids, sizeof ids);
 	assert_string_equal(ids, "4");
+	q.q = "employ";
+	search_ids(&OPERATOR, &q, ids, sizeof ids);
+	assert_string_equal(ids, "");
+	q.q = "employ*";
+	search_ids(&OPERATOR, &q, ids, sizeof ids);
+	assert_string_equal(ids, "4");
+	q = (tds_catalog_query){.q = "employ* figures", .sort = "recency"};
+	search_ids(&OPERATOR, &q, ids, sizeof ids);
+	assert_string_equal(ids, "4");
+	q = (tds_catalog_query){.q = "税", .sort = "popularity"};
+	search_ids(&OPERATOR, &q, ids, sizeof ids);
+	assert_string_equal(ids, "3 1"); /* no uses yet: the newest first */
+	q = (tds_catalog_query){0};
 	q.q = "tax_amount";
 	search_ids(&OPERATOR, &q, ids, sizeof ids);
 	assert_string_equal(ids, "1");
