@@ -51,6 +51,12 @@ typedef struct tds_contract_node {
 	 * enrolment. The caller frees the client. */
 	int (*operator_client)(void *ctx, struct tds_http_client **client, char serial[TDS_ID_MAX],
 			       char org_id[TDS_ID_MAX]);
+	/* Operator: checks terms against authorization list (授权清单) authorization_id on db and appends
+	 * {"code","path","reason"} issues — the operation module's tds_operation_terms_check (terms shape
+	 * there). A callback because operation depends on contract, never the reverse. NULL: orders
+	 * naming an authorization list are refused (TDS_EUNPROC "authorization_unavailable"). */
+	int (*authorization_check)(void *ctx, sqlite3 *db, const char *authorization_id, const json_t *terms,
+				   json_t *issues);
 } tds_contract_node;
 
 typedef struct tds_contract_opts {
@@ -86,7 +92,12 @@ void tds_contract_free(tds_contract *ct); /* NULL is fine */
  * or "product_code") with a requested scope:
  *   {"product_id"|"product_code", "actions":["query",…], "fields":["…"], "purposes":["…"] | "purpose":"…",
  *    "validity":{"from","to"}, "count":N, "rate":{"limit":N,"unit":"minute"|"day"},
- *    "environment":["consumer-domain",…], "note":"…"}
+ *    "environment":["consumer-domain",…], "note":"…", "authorization_id":"aut_…"}
+ * An order naming an authorization list (授权清单, the operation module) must stay within it (fields,
+ * purposes, validity; TDS_EUNPROC "beyond_authorization" with the issues in the details), and so
+ * must every version of its contract: the check adds the list's issues (field_not_authorized,
+ * purpose_not_authorized, fields_unrestricted, purpose_unrestricted, validity_beyond_authorization,
+ * entry_not_authorized, authorization_not_held, authorization_expired, authorization_not_found).
  * The entry is kept with the order (the product version ordered), so every later check runs against
  * what was ordered. An order: {"id":"ord_…","consumer_org","provider_org","product":{id,code,version,
  * form},"request":{…},"status":"open"|"drafted","contract_id","created_by","created_at"}.

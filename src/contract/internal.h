@@ -85,6 +85,10 @@ int ct_version_insert_tx(tds_contract *ct, sqlite3 *db, const char *id, int64_t 
 			 const json_t *issues, const tds_ledger_actor *actor, const char *role, const char *note,
 			 char hash[TDS_HASH_HEX_LEN + 16]);
 
+/* The issues of doc against the authorization list its order names (none when it names none),
+ * appended to issues (negotiate.c; the node's authorization_check callback). */
+int ct_authorization_issues(tds_contract *ct, sqlite3 *db, const char *order_id, const json_t *doc, json_t *issues);
+
 /* Template row of a form (latest version, or `version`), as tds_contract_template_get. */
 int ct_template_get_tx(sqlite3 *db, const char *id, const char *form, int64_t version, json_t **out);
 

@@ -425,6 +425,76 @@ int ct_version_insert_tx(tds_contract *ct, sqlite3 *db, const char *id, int64_t 
 	return rc;
 }
 
+int ct_authorization_issues(tds_contract *ct, sqlite3 *db, const char *order_id, const json_t *doc, json_t *issues)
+{
+	sqlite3_stmt *st;
+	json_t *req = NULL;
+	int rc = tds_store_prepare(db, "SELECT request FROM contract_orders WHERE id = ?", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		req = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+	sqlite3_finalize(st);
+	const char *aid = tds_json_str(req, "authorization_id", NULL);
+	if (!aid) {
+		json_decref(req);
+		return 0;
+	}
+	if (!ct->node.authorization_check) {
+		json_decref(req);
+		return tds_error_set(TDS_EUNPROC, "authorization_unavailable", "this node cannot check authorization lists");
+	}
+	/* the document's grants: every field and purpose a permission names, and permissions naming none */
+	json_t *terms = json_pack("{s:s, s:s, s:[], s:[], s:[]}", "consumer_org",
+				  tds_json_str(json_object_get(doc, "consumer"), "org_id", ""), "entry_id",
+				  tds_json_str(json_object_get(doc, "product"), "id", ""), "fields", "purposes", "unrestricted");
+	size_t i, j, k;
+	json_t *perm, *c, *v;
+	json_array_foreach(json_object_get(json_object_get(doc, "policy"), "permission"), i, perm) {
+		bool lim[2] = {false, false};
+		const char *what[] = {"field", "purpose"}, *list[] = {"fields", "purposes"};
+		json_array_foreach(json_object_get(perm, "constraint"), j, c) {
+			const char *op = tds_json_str(c, "operator", "");
+			if (strcmp(op, "eq") && strcmp(op, "isAnyOf"))
+				continue;
+			for (int w = 0; w < 2; w++) {
+				if (strcmp(tds_json_str(c, "leftOperand", ""), what[w]))
+					continue;
+				lim[w] = true;
+				const json_t *ro = json_object_get(c, "rightOperand");
+				char path[128];
+				if (json_is_string(ro)) {
+					snprintf(path, sizeof path, "$.policy.permission[%zu].constraint[%zu].rightOperand", i, j);
+					json_array_append_new(json_object_get(terms, list[w]), json_pack("{s:O, s:s}", "name", ro, "path", path));
+				}
+				json_array_foreach(ro, k, v) {
+					snprintf(path, sizeof path, "$.policy.permission[%zu].constraint[%zu].rightOperand[%zu]", i, j, k);
+					if (json_is_string(v))
+						json_array_append_new(json_object_get(terms, list[w]),
+								      json_pack("{s:O, s:s}", "name", v, "path", path));
+				}
+			}
+		}
+		for (int w = 0; w < 2; w++) {
+			char path[64];
+			snprintf(path, sizeof path, "$.policy.permission[%zu]", i);
+			if (!lim[w])
+				json_array_append_new(json_object_get(terms, "unrestricted"),
+						      json_pack("{s:s, s:s}", "what", what[w], "path", path));
+		}
+	}
+	int64_t from = 0, to = 0;
+	const json_t *val = json_object_get(doc, "validity");
+	if (!tds_time_parse(tds_json_str(val, "from", ""), &from) && !tds_time_parse(tds_json_str(val, "to", ""), &to))
+		json_object_set_new(terms, "validity",
+				    json_pack("{s:I, s:I, s:s}", "from", (json_int_t)from, "to", (json_int_t)to, "path", "$.validity"));
+	rc = ct->node.authorization_check(ct->node.ctx, db, aid, terms, issues);
+	json_decref(terms);
+	json_decref(req);
+	return rc;
+}
+
 /* The order's entry and the contract's template (as drafted). */
 static int context_of(sqlite3 *db, const char *order_id, const json_t *doc, json_t **entry, json_t **tpl)
 {
@@ -615,6 +685,7 @@ static int propose_tx(sqlite3 *db, void *arg)
 	json_object_set_new(pol, "assignee", json_string(r.consumer));
 	json_object_set_new(pol, "target", json_string(r.product_id));
 	if ((rc = tds_contract_check(doc, entry, tpl, &issues)) ||
+	    (rc = ct_authorization_issues(x->ct, db, r.order_id, doc, issues)) ||
 	    (rc = ct_version_insert_tx(x->ct, db, r.id, x->version, doc, issues, x->actor, role,
 				       tds_json_str(x->in, "note", NULL), hash)))
 		goto out;

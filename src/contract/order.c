@@ -98,6 +98,7 @@ static const tds_json_field ORDER_FIELDS[] = {
     {"rate", TDS_JSON_OBJECT, false, 0},
     {"environment", TDS_JSON_STRING_ARRAY, false, 4},
     {"note", TDS_JSON_STRING, false, ORDER_NOTE_MAX},
+    {"authorization_id", TDS_JSON_STRING, false, TDS_ID_MAX}, /* an authorization list (授权清单) to stay within */
 };
 
 static int check_request_scope(const json_t *in, const json_t *entry, const json_t *tpl, const json_t *actions,
@@ -286,6 +287,48 @@ static int order_tx(sqlite3 *db, void *arg)
 	return rc;
 }
 
+/* An order naming an authorization list stays within it (the node's authorization_check). */
+static int within_authorization(tds_contract *ct, sqlite3 *db, const char *consumer_org, const order_ctx *x)
+{
+	const char *aid = tds_json_str(x->req, "authorization_id", NULL);
+	if (!aid)
+		return 0;
+	if (!tds_id_valid(aid, "aut"))
+		return tds_error_set(TDS_EINVAL, "invalid_authorization", "authorization_id must be an authorization list id (aut_…)");
+	if (!ct->node.authorization_check)
+		return tds_error_set(TDS_EUNPROC, "authorization_unavailable", "this node cannot check authorization lists");
+	json_t *terms = json_pack("{s:s, s:s, s:[], s:[], s:[]}", "consumer_org", consumer_org, "entry_id",
+				  tds_json_str(x->entry, "id", ""), "fields", "purposes", "unrestricted");
+	json_t *issues = json_array();
+	const json_t *v = json_object_get(x->req, "validity");
+	int64_t from = 0, to = 0;
+	tds_time_parse(tds_json_str(v, "from", ""), &from);
+	tds_time_parse(tds_json_str(v, "to", ""), &to);
+	const char *what[] = {"fields", "purposes"};
+	for (size_t k = 0; terms && k < 2; k++) {
+		size_t i;
+		json_t *s;
+		json_array_foreach(json_object_get(x->req, what[k]), i, s) {
+			char path[48];
+			snprintf(path, sizeof path, "$.%s[%zu]", what[k], i);
+			json_array_append_new(json_object_get(terms, what[k]), json_pack("{s:O, s:s}", "name", s, "path", path));
+		}
+	}
+	if (terms)
+		json_object_set_new(terms, "validity", json_pack("{s:I, s:I, s:s}", "from", (json_int_t)from, "to", (json_int_t)to,
+								 "path", "$.validity"));
+	int rc = terms && issues ? ct->node.authorization_check(ct->node.ctx, db, aid, terms, issues)
+				 : tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	if (!rc && json_array_size(issues)) {
+		rc = tds_error_set(TDS_EUNPROC, "beyond_authorization", "the order goes beyond authorization list %s (%s)", aid,
+				   tds_json_str(json_array_get(issues, 0), "reason", ""));
+		tds_error_set_details(json_pack("{s:O}", "issues", issues));
+	}
+	json_decref(terms);
+	json_decref(issues);
+	return rc;
+}
+
 int tds_contract_order_create(tds_contract *ct, const tds_ledger_actor *actor, const char *consumer_org,
 			      uint32_t roles, const json_t *in, json_t **out)
 {
@@ -327,7 +370,8 @@ int tds_contract_order_create(tds_contract *ct, const tds_ledger_actor *actor, c
 		rc = tds_error_set(TDS_EUNPROC, "no_template", "the product has no form a contract template covers");
 	}
 	if (rc || (rc = ct_template_get_tx(db, NULL, tds_json_str(x.entry, "form", ""), 0, &tpl)) ||
-	    (rc = check_request(in, x.entry, tpl, &x.req)) || (rc = tds_id_new("ord", x.id)))
+	    (rc = check_request(in, x.entry, tpl, &x.req)) || (rc = within_authorization(ct, db, consumer_org, &x)) ||
+	    (rc = tds_id_new("ord", x.id)))
 		goto out;
 	json_object_del(x.entry, "popularity");
 	if ((rc = tds_store_tx(ct->store, order_tx, &x)))
@@ -526,7 +570,7 @@ static int draft_tx(sqlite3 *db, void *arg)
 		rc = tds_error_set(TDS_ENOMEM, NULL, "out of memory");
 		goto out;
 	}
-	if ((rc = tds_contract_check(doc, entry, tpl, &issues)))
+	if ((rc = tds_contract_check(doc, entry, tpl, &issues)) || (rc = ct_authorization_issues(x->ct, db, x->order_id, doc, issues)))
 		goto out;
 	int64_t now = tds_now_ms(), from = 0, to = 0;
 	tds_time_parse(tds_json_str(json_object_get(req, "validity"), "from", ""), &from);

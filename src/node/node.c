@@ -17,6 +17,7 @@
 #include "http/http.h"
 #include "catalog/catalog.h"
 #include "contract/contract.h"
+#include "operation/operation.h"
 #include "identity/identity.h"
 #include "ledger/ledger.h"
 #include "store/store.h"
@@ -60,6 +61,10 @@ static const tds_conf_key SCHEMA[] = {
     {"identity.login_window_s", TDS_CONF_INT, "900", 10, 86400, "login throttling window in seconds"},
     {"identity.signup_max_per_ip", TDS_CONF_INT, "20", 1, 1000000,
      "public registrations (organisations, persons) per client address per hour before 429"},
+    {"operation.initial_review_days", TDS_CONF_INT, "5", 1, 365,
+     "operator: days from an application's (re)submission to its acceptance and initial review (overdue after)"},
+    {"operation.final_review_days", TDS_CONF_INT, "10", 1, 365,
+     "operator: days from the start of an application's final review to its decision (overdue after)"},
     {"catalog.import_dir", TDS_CONF_STRING, NULL, 0, 0,
      "server-side CSV/SQLite sources must lie under this directory (default DIR/import)"},
     {"catalog.code_base", TDS_CONF_STRING, TDS_RESCODE_DEFAULT_BASE, 0, 0,
@@ -289,6 +294,7 @@ typedef struct node {
 	tds_node_cert cert;
 	tds_catalog *catalog;
 	tds_contract *contract;
+	tds_operation *operation; /* the operator's authorized-operation workflow (NULL on connectors) */
 } node;
 
 /* ---- Idempotency-Key store (see tds_idempotency in http.h) ----
@@ -578,6 +584,7 @@ static int add_routes(node *n)
 	    (rc = tds_ledger_routes(&n->ledger_routes, n->api_router)) ||
 	    (rc = tds_catalog_routes(n->catalog, n->api_router)) ||
 	    (rc = tds_contract_routes(n->contract, n->api_router, n->data_router)) ||
+	    (n->operation && (rc = tds_operation_routes(n->operation, n->api_router))) ||
 	    (rc = tds_router_add(n->api_router, "GET", "/api/v1/node", TDS_ROLES_PUBLIC, node_info, n,
 				 "This node's id, role, suite and public key")) ||
 	    (rc = tds_router_add(n->api_router, "GET", "/api/v1/routes", TDS_ROLE_ADMIN, route_list, n,
@@ -704,6 +711,8 @@ static void *watcher(void *arg)
 				tds_log(TDS_LOG_WARN, "identity_watch_failed", "%s", tds_error_message());
 			else
 				tds_log_fields(TDS_LOG_DEBUG, "identity_watch", report);
+			if (n->operation && tds_operation_remind(n->operation, now, NULL)) /* overdue review steps */
+				tds_log(TDS_LOG_WARN, "operation_remind_failed", "%s", tds_error_message());
 		}
 		if (presence_every && now >= next_presence) {
 			next_presence = now + presence_every;
@@ -848,6 +857,38 @@ static void *connector_loop(void *arg)
 
 /* ---- the contract module's view of this node (tds_contract_node) ---- */
 
+/* Contract terms against an authorization list: the operation module's check (operation depends on
+ * contract, so the contract module reaches it only through this callback). */
+static int contract_authorization_check(void *ctx, sqlite3 *db, const char *authorization_id, const json_t *terms,
+					json_t *issues)
+{
+	node *n = ctx;
+	if (!n->operation)
+		return tds_error_set(TDS_EUNPROC, "authorization_unavailable", "authorization lists live on the operator");
+	return tds_operation_terms_check(n->operation, db, authorization_id, terms, issues);
+}
+
+/* The operation module's qualification check: an approved qualification of the organisation. */
+static int operation_qualified(void *ctx, const char *org, const char *qual_id)
+{
+	node *n = ctx;
+	json_t *out = NULL;
+	const char *cursor = NULL;
+	int rc, found = 0;
+	char next[TDS_ID_MAX] = "";
+	do {
+		if ((rc = tds_identity_qualification_list(n->identity, org, "approved", 100, cursor, &out)))
+			return rc;
+		size_t i;
+		json_t *q;
+		json_array_foreach(json_object_get(out, "items"), i, q) found |= !strcmp(tds_json_str(q, "id", ""), qual_id);
+		snprintf(next, sizeof next, "%s", tds_json_str(out, "next_cursor", ""));
+		cursor = next[0] ? next : NULL;
+		json_decref(out);
+	} while (!found && cursor);
+	return found ? 0 : tds_error_set(TDS_ENOTFOUND, "qualification_not_found", "no such approved qualification");
+}
+
 static int contract_resolve(void *ctx, const char *serial, tds_arena *arena, const tds_key **key, tds_principal *p)
 {
 	node *n = ctx;
@@ -960,9 +1001,16 @@ static int node_start(node *n, const char *dir)
 	tds_contract_opts ctopts = {.ledger = n->ledger, .catalog = n->catalog, .key = n->key,
 				    .node_id = tds_config_get(n->cfg, "node.id"), .suite = n->suite,
 				    .is_operator = n->is_operator,
-				    .node = {.ctx = n, .resolve = contract_resolve, .operator_client = contract_operator_client}};
+				    .node = {.ctx = n, .resolve = contract_resolve, .operator_client = contract_operator_client,
+					     .authorization_check = contract_authorization_check}};
 	if (!rc)
 		rc = tds_contract_open(n->store, &ctopts, &n->contract);
+	tds_operation_opts oopts = {.ledger = n->ledger, .catalog = n->catalog, .node_id = tds_config_get(n->cfg, "node.id"),
+				    .qualified = operation_qualified, .qualified_ctx = n,
+				    .initial_review_days = (int)tds_config_int(n->cfg, "operation.initial_review_days"),
+				    .final_review_days = (int)tds_config_int(n->cfg, "operation.final_review_days")};
+	if (!rc && n->is_operator)
+		rc = tds_operation_open(n->store, &oopts, &n->operation);
 	/* who signed a request: the registry on the operator, the operator's word on a connector */
 	tds_sig_verifier_opts vopts = {.resolve = tds_nodekeys_resolve};
 	if (!rc && !(rc = tds_nodekeys_new(n->is_operator ? n->identity : NULL, &n->keys))) {
@@ -1038,6 +1086,7 @@ static void node_stop(node *n)
 	tds_server_stop(n->data);
 	tds_contract_stop(n->contract); /* the counters' last journal records */
 	tds_contract_free(n->contract);
+	tds_operation_free(n->operation);
 	tds_catalog_free(n->catalog);
 	tds_sig_verifier_free(n->verifier);
 	tds_nodekeys_free(n->keys);
