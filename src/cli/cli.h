@@ -52,6 +52,12 @@ int tds_cli_order(const char *node_url, const char *token, int argc, char **argv
  * client verbs (cmd_enforce.c); argv[0] is the noun. */
 int tds_cli_enforce(const char *node_url, const char *token, int argc, char **argv);
 
+/* tds application (create | update | submit | list | show | overdue), tds review APL …, tds authorization
+ * (list | show): the authorized operation (授权运营) client verbs (cmd_application.c); argv[0] is the noun. */
+int tds_cli_application(const char *node_url, const char *token, int argc, char **argv);
+int tds_cli_review(const char *node_url, const char *token, int argc, char **argv);
+int tds_cli_authorization(const char *node_url, const char *token, int argc, char **argv);
+
 /* `tds scan FILE.csv [--json] [--rules FILE] [--sample N]`: offline sensitive-data discovery and
  * grading; argv[0] is "scan". */
 int tds_cli_scan(int argc, char **argv);

@@ -54,6 +54,9 @@ static void usage(FILE *f)
 		   "             token (create CTR | revoke CTR TOK --reason R) | decision --action A … | violation (list\n"
 		   "                     | unfreeze CTR --reason R | contract CTR)\n"
 		   "                                           usage control (使用控制): tokens, decisions, violations, freezes\n"
+		   "             application (create --body JSON | update APL --body JSON | submit APL [--rectification T]\n"
+		   "                     | list | show APL | overdue)   review APL --stage S --decision D [--finding N=ok:NOTE]…\n"
+		   "                     authorization (list | show AUT)   authorized operation (授权运营); alone: the flags\n"
 		   "      TDS_NODE and TDS_TOKEN in the environment stand in for --node and --token.\n");
 }
 
@@ -127,6 +130,12 @@ int main(int argc, char **argv)
 		return tds_cli_order(node, token, sub_argc, sub_argv);
 	if (strcmp(cmd, "token") == 0 || strcmp(cmd, "decision") == 0 || strcmp(cmd, "violation") == 0)
 		return tds_cli_enforce(node, token, sub_argc, sub_argv);
+	if (strcmp(cmd, "application") == 0)
+		return tds_cli_application(node, token, sub_argc, sub_argv);
+	if (strcmp(cmd, "review") == 0)
+		return tds_cli_review(node, token, sub_argc, sub_argv);
+	if (strcmp(cmd, "authorization") == 0)
+		return tds_cli_authorization(node, token, sub_argc, sub_argv);
 	if (strcmp(cmd, "node") == 0 && sub_argc > 1 && strcmp(sub_argv[1], "init") == 0)
 		return tds_cli_node(sub_argc, sub_argv);
 	return tds_cli_api(node, token, sub_argc, sub_argv);

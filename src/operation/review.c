@@ -205,7 +205,8 @@ int tds_operation_review(tds_operation *op, const tds_operation_caller *who, con
 	if (rc)
 		return rc;
 	review_ctx x = {.op = op, .who = who, .id = id, .now = tds_now_ms(), .findings = json_object_get(in, "findings"),
-			.conditions = json_object_get(in, "conditions"), .reasons = tds_json_str(in, "reasons", NULL),
+			.conditions = json_is_array(json_object_get(in, "conditions")) ? json_object_get(in, "conditions") : NULL,
+			.reasons = tds_json_str(in, "reasons", NULL),
 			.advice = tds_json_str(in, "advice", NULL)};
 	const char *stage = tds_json_str(in, "stage", ""), *decision = tds_json_str(in, "decision", "");
 	for (size_t i = 0; i < TDS_ARRAY_LEN(STAGES); i++)

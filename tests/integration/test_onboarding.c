@@ -733,7 +733,7 @@ static void test_permission_matrix(void **state)
 		    strncmp(pat, "/api/v1/product", 15) == 0 || /* products and product codes: catalog too */
 		    strncmp(pat, "/api/v1/contract", 16) == 0 || /* contracts and templates: their own tests */
 		    strncmp(pat, "/api/v1/order", 13) == 0 ||
-		    strncmp(pat, "/api/v1/application", 19) == 0 || /* authorized operation: test_operation */
+		    strncmp(pat, "/api/v1/application", 19) == 0 || /* authorized operation: test_operation, test_operations */
 		    strncmp(pat, "/api/v1/authorization", 21) == 0 ||
 		    strncmp(pat, "/api/v1/violations", 18) == 0 || /* enforcement: test_enforce, test_contracts */
 		    strcmp(pat, "/api/v1/decisions") == 0 || strncmp(pat, "/api/v1/enforcement", 19) == 0 ||
