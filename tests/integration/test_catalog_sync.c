@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 static tn_node *op, *con;
 static char *op_admin, *con_admin;
@@ -321,11 +322,50 @@ static void test_search_and_import_over_http(void **state)
 	json_decref(out);
 }
 
+
+/* A row the operator refuses for good does not block the queue: it is marked failed with the error
+ * and the rows after it arrive. The rows are written straight into the connector's outbox (the
+ * database is shared safely between processes), as a producer with a bug would. */
+static void test_refused_row_does_not_block_the_outbox(void **state)
+{
+	(void)state;
+	char path[300];
+	snprintf(path, sizeof path, "%s/tds.db", con->dir);
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	const char *sql =
+	    "INSERT INTO catalog_outbox (kind, entry_id, version, entry, created_at) VALUES"
+	    " ('resource', 'res_01JRES00000000000000000077', 1, '{\"kind\":\"resource\",\"id\":\"res_01JRES00000000000000000077\","
+	    "\"version\":1,\"title\":\"坏\\u0007\",\"scope\":{\"scope\":\"space\"}}', 0),"
+	    " ('resource', 'res_01JRES00000000000000000078', 1, '{\"kind\":\"resource\",\"id\":\"res_01JRES00000000000000000078\","
+	    "\"version\":1,\"title\":\"队列不阻塞的社保数据\",\"scope\":{\"scope\":\"space\"}}', 0)";
+	char *err = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("insert: %s", err);
+	wait_for("q=%E9%98%9F%E5%88%97", "res_01JRES00000000000000000078", 1, "the row after a refused one"); /* 队列 */
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT failed_at IS NOT NULL, error, sent_at IS NULL FROM catalog_outbox"
+						" WHERE entry_id = 'res_01JRES00000000000000000077'", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	assert_non_null(strstr((const char *)sqlite3_column_text(st, 1), "invalid_entry"));
+	assert_int_equal(sqlite3_column_int(st, 2), 1);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	json_t *out = NULL;
+	expect(tn_json(op, "GET", "/api/v1/catalog/entries/res_01JRES00000000000000000077", op_admin, NULL, &out), 404, out,
+	       "the refused entry");
+	json_decref(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_published_resource_reaches_operator),
 	    cmocka_unit_test(test_entries_route_refuses_unsigned_and_accounts),
+	    cmocka_unit_test(test_refused_row_does_not_block_the_outbox),
 	    cmocka_unit_test(test_search_and_import_over_http),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
