@@ -174,12 +174,13 @@ static int normalise(const json_t *in, json_t **out)
 		    (strlen(json_string_value(v)) && !op_text_ok(json_string_value(v), 4000, true)))
 			return bad("invalid_security_plan", "security_plan.%s must be text of at most 4000 bytes", key);
 	}
-	json_t *r = json_pack("{s:{s:O, s:O}, s:O, s:O, s:b, s:b, s:O, s:[], s:O}", "scenario", "name",
+	const json_t *q = json_object_get(in, "qualifications");
+	json_t *r = json_pack("{s:{s:O, s:O}, s:O, s:O, s:b, s:b, s:o, s:[], s:O}", "scenario", "name",
 			      json_object_get(sc, "name"), "description", json_object_get(sc, "description"), "purpose",
 			      json_object_get(in, "purpose"), "industry", json_object_get(in, "industry"), "ai_training",
 			      tds_json_bool(in, "ai_training", false), "special_supervision",
 			      tds_json_bool(in, "special_supervision", false), "qualifications",
-			      json_object_get(in, "qualifications") ? json_object_get(in, "qualifications") : json_array(),
+			      q ? json_incref((json_t *)q) : json_array(),
 			      "needs", "security_plan", plan);
 	if (!r)
 		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
