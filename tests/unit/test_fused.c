@@ -906,6 +906,85 @@ static void test_resource_outbox(void **state)
 	json_decref(rows);
 }
 
+
+/* Listed products reach the operator the same way: what product.c puts in the outbox (list, delist,
+ * list again at the same approved version) is accepted by the operator, in order, and leaves the
+ * product listed. */
+static void test_product_outbox(void **state)
+{
+	(void)state;
+	static const char CSV[] = "地区,年份,参保人数\n杭州,2024,120\n宁波,2024,80\n";
+	static const tds_ledger_actor PROV = {.org = "org_01JTAXAAAAAAAAAAAAAAAAAAAA", .account = "acc_01JTAXAAAAAAAAAAAAAAAAAAAA"};
+	static const tds_ledger_actor REV = {.org = ORG_OP, .account = "acc_01JREVAAAAAAAAAAAAAAAAAAAA"};
+	tds_source_new sn = {.org_id = ORG_TAX, .name = "社保参保", .kind = "csv", .content = CSV, .content_len = strlen(CSV)};
+	json_t *out, *in;
+	char src[TDS_ID_MAX], res[TDS_ID_MAX], prd[TDS_ID_MAX], body[1024];
+	ok(tds_catalog_source_create(F->cat, &PROV, &sn, &out));
+	snprintf(src, sizeof src, "%s", tds_json_str(out, "id", ""));
+	json_decref(out);
+	ok(tds_catalog_source_import(F->cat, &PROV, ORG_TAX, src, NULL, NULL, &out));
+	json_decref(out);
+	snprintf(body, sizeof body, "{\"source_id\":\"%s\",\"name\":\"社保参保统计\"}", src);
+	in = J(body);
+	ok(tds_catalog_resource_create(F->cat, &PROV, ORG_TAX, in, &out));
+	json_decref(in);
+	snprintf(res, sizeof res, "%s", tds_json_str(out, "id", ""));
+	json_decref(out);
+	static const char APPROVE[] =
+	    "{\"decision\":\"approve\",\"legality\":\"compliant\",\"masking_adequate\":true,\"filing_status\":\"not_required\"}";
+	in = J(APPROVE);
+	ok(tds_catalog_resource_review(F->cat, &REV, res, in, &out));
+	json_decref(in);
+	json_decref(out);
+	snprintf(body, sizeof body,
+		 "{\"resource_id\":\"%s\",\"name\":\"社保参保人数查询\",\"description\":\"按年份查询各区参保人数\",\"form\":\"api\","
+		 "\"scenarios\":[\"信贷审批\"],\"industry\":\"I6510\",\"domain\":\"social_security\",\"tags\":[\"社保\"],"
+		 "\"spec\":{\"mode\":\"wizard\",\"fields\":[\"地区\",\"参保人数\"],\"filters\":[{\"field\":\"年份\",\"op\":\"eq\"}],"
+		 "\"limit\":100}}",
+		 res);
+	in = J(body);
+	ok(tds_catalog_product_create(F->cat, &PROV, ORG_TAX, in, &out));
+	json_decref(in);
+	snprintf(prd, sizeof prd, "%s", tds_json_str(out, "id", ""));
+	json_decref(out);
+	in = J("{\"decision\":\"approve\"}");
+	ok(tds_catalog_product_review(F->cat, &REV, prd, in, &out));
+	json_decref(in);
+	json_decref(out);
+	in = J("{}");
+	ok(tds_catalog_product_list_on(F->cat, &PROV, ORG_TAX, prd, in, &out));
+	json_decref(out);
+	ok(tds_catalog_product_delist(F->cat, &PROV, ORG_TAX, prd, in, &out));
+	json_decref(out);
+	ok(tds_catalog_product_list_on(F->cat, &PROV, ORG_TAX, prd, in, &out));
+	json_decref(out);
+	json_decref(in);
+	json_t *rows = outbox(), *e;
+	size_t i, n = 0;
+	char ids[64];
+	tds_catalog_query q = {.q = "参保人数", .kind = "product"};
+	json_array_foreach(rows, i, e) {
+		if (strcmp(tds_json_str(e, "kind", ""), "product"))
+			continue;
+		bool applied;
+		ok(tds_catalog_entry_upsert(F->cat, &NODE_TAX, ORG_TAX, e, &applied));
+		assert_true(applied);
+		search_ids(&BANK, &q, ids, sizeof ids);
+		assert_int_equal(strlen(ids), tds_json_bool(e, "withdrawn", false) ? 0 : 1);
+		n++;
+	}
+	json_decref(rows);
+	assert_int_equal(n, 3); /* listed, delisted, listed again */
+	ok(tds_catalog_entry_get(F->cat, prd, &e));
+	assert_false(tds_json_bool(e, "withdrawn", true));
+	assert_string_equal(tds_json_str(e, "form", ""), "api");
+	assert_int_equal(json_array_size(json_object_get(e, "fields")), 2);
+	json_t *d = tds_catalog_entry_dcat(e, "tds://space.example.cn");
+	assert_string_equal(tds_json_str(d, "@type", ""), "dcat:DataService");
+	json_decref(d);
+	json_decref(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -921,6 +1000,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dcat, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_receive, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_resource_outbox, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_product_outbox, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
