@@ -816,7 +816,15 @@ static int spec_file(tds_catalog *c, const char *id, int64_t version, const json
 	uint8_t h[TDS_HASH_LEN];
 	tds_buf hex = TDS_BUF_INIT;
 	char name[TDS_ID_MAX + 32], path[PATH_MAX];
-	snprintf(name, sizeof name, "%s-v%lld.file", id, (long long)version);
+	/* a name of its own: two racing updates both write version N+1, and the loser's cleanup must not
+	   overwrite or delete the winner's file */
+	uint8_t nonce[8];
+	if ((rc = tds_random(nonce, sizeof nonce))) {
+		tds_buf_free(&content);
+		return rc;
+	}
+	snprintf(name, sizeof name, "%s-v%lld-%02x%02x%02x%02x%02x%02x%02x%02x.file", id, (long long)version, nonce[0],
+		 nonce[1], nonce[2], nonce[3], nonce[4], nonce[5], nonce[6], nonce[7]);
 	if (!(rc = tds_hash(c->suite, content.data, content.len, h)) && !(rc = tds_hex_encode(h, sizeof h, &hex)) &&
 	    !(rc = tds_path_join(path, sizeof path, c->data_dir, name)) &&
 	    !(rc = tds_file_write_atomic(path, content.data, content.len, 0600))) {

@@ -529,7 +529,8 @@ static void test_file(void **state)
 	assert_int_equal(json_array_size(json_object_get(pv, "rows")), 3);
 	assert_string_equal(json_string_value(json_array_get(json_array_get(json_object_get(pv, "rows"), 1), 0)), "杭州");
 	char path[256];
-	snprintf(path, sizeof path, "%s/data/%s-v1.file", F->dir, id);
+	snprintf(path, sizeof path, "%s/data/%s", F->dir, tds_json_str(s, "stored_as", ""));
+	assert_non_null(strstr(path, "-v1-"));
 	struct stat sb;
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
@@ -567,7 +568,11 @@ static void test_file(void **state)
 	ok(rev(tds_catalog_product_review, &REV2, id, "{\"decision\":\"approve\"}", NULL));
 	ok(prov(tds_catalog_product_update, id,
 		"{\"spec\":{\"file_name\":\"households.txt\",\"media_type\":\"text/plain\",\"content_base64\":\"djMK\"}}", NULL));
-	snprintf(path, sizeof path, "%s/data/%s-v3.file", F->dir, id);
+	ok(tds_catalog_product_version(F->cat, ORG_A, id, 3, &v));
+	snprintf(path, sizeof path, "%s/data/%s", F->dir,
+		 tds_json_str(json_object_get(json_object_get(v, "content"), "spec"), "stored_as", ""));
+	json_decref(v);
+	assert_non_null(strstr(path, "-v3-"));
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_size, 3);
 	ok(tds_catalog_product_file(F->cat, ORG_A, id, 3, &data, &len));
@@ -580,8 +585,8 @@ static void test_file(void **state)
 	expect(prov(tds_catalog_product_update, id,
 		    "{\"name\":\"\\u0001\",\"spec\":{\"file_name\":\"x.txt\",\"media_type\":\"text/plain\",\"content_base64\":\"eA==\"}}",
 		    NULL), TDS_EINVAL, "invalid_name");
-	snprintf(path, sizeof path, "%s/data/%s-v4.file", F->dir, id);
-	assert_int_not_equal(stat(path, &sb), 0);
+	snprintf(path, sizeof path, "ls %s/data | grep -q -- '%s-v4-'", F->dir, id);
+	assert_int_not_equal(system(path), 0);
 
 	/* a plain-text preview; a binary file has none */
 	ok(create("file", "{\"file_name\":\"readme.txt\",\"media_type\":\"text/plain\",\"content_base64\":\"5LiA6KGMCuS6jOihjAo=\"}",
@@ -823,6 +828,59 @@ static void test_concurrency(void **state)
 	json_decref(p);
 }
 
+/* Two providers upload a new file to the same file product at once: the winner's version keeps its
+ * own file, whole (the loser neither overwrites nor deletes it). */
+typedef struct file_race {
+	const char *id, *b64;
+	pthread_barrier_t *go;
+	int rc;
+} file_race;
+
+static void *file_update_thread(void *arg)
+{
+	file_race *r = arg;
+	char body[256];
+	snprintf(body, sizeof body,
+		 "{\"spec\":{\"file_name\":\"n.txt\",\"media_type\":\"text/plain\",\"content_base64\":\"%s\"}}", r->b64);
+	json_t *in = json_loads(body, 0, NULL), *out = NULL;
+	pthread_barrier_wait(r->go);
+	r->rc = tds_catalog_product_update(F->cat, &PROV, ORG_A, r->id, in, &out);
+	json_decref(out);
+	json_decref(in);
+	return NULL;
+}
+
+static void test_file_update_race(void **state)
+{
+	(void)state;
+	char id[TDS_ID_MAX];
+	ok(create("file", "{\"file_name\":\"n.txt\",\"media_type\":\"text/plain\",\"content_base64\":\"djEK\"}", NULL, id));
+	pthread_barrier_t go;
+	pthread_barrier_init(&go, NULL, 2);
+	for (int round = 0; round < 20; round++) {
+		ok(rev(tds_catalog_product_review, round % 2 ? &REV1 : &REV2, id, "{\"decision\":\"approve\"}", NULL));
+		file_race a = {.id = id, .b64 = "QUFBQQo=", .go = &go}, b = {.id = id, .b64 = "QkJCQgo=", .go = &go};
+		pthread_t t[2];
+		pthread_create(&t[0], NULL, file_update_thread, &a);
+		pthread_create(&t[1], NULL, file_update_thread, &b);
+		pthread_join(t[0], NULL);
+		pthread_join(t[1], NULL);
+		assert_true(a.rc == 0 || b.rc == 0);
+		json_t *p;
+		ok(tds_catalog_product_get(F->cat, ORG_A, id, &p));
+		int64_t v = json_integer_value(json_object_get(p, "version"));
+		json_decref(p);
+		void *data;
+		size_t len;
+		if (tds_catalog_product_file(F->cat, ORG_A, id, v, &data, &len))
+			fail_msg("round %d: version %lld's file: %s (%s)", round, (long long)v, tds_error_message(), tds_error_name());
+		assert_int_equal(len, 5);
+		assert_true(!memcmp(data, "AAAA\n", 5) || !memcmp(data, "BBBB\n", 5));
+		free(data);
+	}
+	pthread_barrier_destroy(&go);
+}
+
 static void test_codes(void **state)
 {
 	(void)state;
@@ -852,6 +910,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_common_members, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_resource_withdrawn, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrency, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_file_update_race, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
