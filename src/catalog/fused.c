@@ -1105,7 +1105,7 @@ int tds_catalog_search(tds_catalog *c, const tds_catalog_viewer *v, const tds_ca
 		rc = tds_error_code();
 	if (rc)
 		goto out;
-	/* Three plans (docs/architecture.md decision 61):
+	/* Three plans (docs/architecture.md decision 73):
 	 *  - relevance: bm25 over at most SEARCH_RANK_WINDOW matches, the most recently received (FTS5
 	 *    walks its doclists in rowid order and ranks only what it returns); exact below the window;
 	 *  - recency or popularity with few matches: read every match, then sort;
