@@ -396,6 +396,22 @@ static void test_search(void **state)
 	q = (tds_catalog_query){.q = "纳税", .domain = "tax", .form = "api"};
 	search_ids(&OPERATOR, &q, ids, sizeof ids);
 	assert_string_equal(ids, "3 1");
+	/* every filter with words (facet tokens in the index) */
+	q = (tds_catalog_query){.q = "纳税", .org = ORG_TAX};
+	search_ids(&OPERATOR, &q, ids, sizeof ids);
+	assert_string_equal(ids, "3 1");
+	q = (tds_catalog_query){.q = "纳税", .org = ORG_HR};
+	search_ids(&OPERATOR, &q, ids, sizeof ids);
+	assert_string_equal(ids, "");
+	q = (tds_catalog_query){.q = "缴纳", .grade = "重要", .update_frequency = "monthly", .kind = "product", .form = "dataset"};
+	search_ids(&OPERATOR, &q, ids, sizeof ids);
+	assert_string_equal(ids, "2");
+	q = (tds_catalog_query){.q = "纳税", .authorization_type = "有条件开放", .sort = "popularity"};
+	search_ids(&OPERATOR, &q, ids, sizeof ids);
+	assert_string_equal(ids, "1");
+	q = (tds_catalog_query){.q = "纳税", .grade = "核心"};
+	search_ids(&OPERATOR, &q, ids, sizeof ids);
+	assert_string_equal(ids, "");
 	q = (tds_catalog_query){.grade = "important"};
 	search_ids(&OPERATOR, &q, ids, sizeof ids);
 	assert_string_equal(ids, "2");
