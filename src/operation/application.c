@@ -136,8 +136,7 @@ static int check_need(const json_t *n, size_t i, json_t **out)
 	return *out ? 0 : tds_error_set(TDS_ENOMEM, NULL, "out of memory");
 }
 
-/* Checks the shape of an application and returns it normalised (*out). */
-static int normalise(const json_t *in, json_t **out)
+int op_application_normalise(const json_t *in, json_t **out)
 {
 	static const tds_json_field sf[] = {{"name", TDS_JSON_STRING, true, 200}, {"description", TDS_JSON_STRING, true, 8000}};
 	*out = NULL;
@@ -500,7 +499,7 @@ static int save(tds_operation *op, const tds_operation_caller *who, const char *
 	} else {
 		x.id = id;
 	}
-	if (!(rc = normalise(in, &x.body)) && !(rc = evaluate(op, who, x.body, &x.entries, &x.issues)))
+	if (!(rc = op_application_normalise(in, &x.body)) && !(rc = evaluate(op, who, x.body, &x.entries, &x.issues)))
 		rc = tds_store_tx(op->store, save_tx, &x);
 	json_decref(x.body);
 	json_decref(x.entries);

@@ -56,6 +56,11 @@ typedef struct op_app {
 int op_app_load(sqlite3 *db, const char *id, op_app *a);
 void op_app_free(op_app *a);
 
+/* Checks the shape of an application (TDS_EINVAL naming the member) and returns it normalised:
+ * fields as {"name","justification"?} objects, times in canonical RFC 3339, defaults filled
+ * (application.c; also the fuzz target's entry). */
+int op_application_normalise(const json_t *in, json_t **out);
+
 /* Appends a step row (stage, decision, findings, reasons, advice) in the caller's transaction. */
 int op_step_add_tx(sqlite3 *db, const char *app_id, int64_t round, const char *stage, const char *decision,
 		   const tds_operation_caller *who, const char *role, const json_t *findings, const char *reasons,
