@@ -442,6 +442,14 @@ typedef struct tds_contract_outcome {
 int tds_contract_decide(tds_contract *ct, const tds_contract_request *req, int64_t now_ms, tds_policy_decision *d,
 			tds_contract_outcome *o);
 
+/* The verified claims of a token presented to this connector, checked as tds_contract_decide checks
+ * them (size, cache or verifier under the per-peer limit, time, audience, connector binding,
+ * revocation) but without deciding or charging anything: for the data plane's own checks (which
+ * contract and products a token names; a consumer's delivery receipt). Errors as section 4, and
+ * TDS_ECONFLICT "not_a_connector" on the operator. Thread-safe. */
+int tds_contract_token_claims(tds_contract *ct, const tds_contract_request *req, int64_t now_ms,
+			      tds_token_claims *out);
+
 /* Writes the counters' pending journal records to the store (the node's sync does it every pass;
  * tds_contract_free does it last). snapshot: also store snapshots and truncate the journal. */
 int tds_contract_flush(tds_contract *ct, bool snapshot);

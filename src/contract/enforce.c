@@ -992,6 +992,23 @@ static int violation_tx(sqlite3 *db, void *p)
 	return rc;
 }
 
+int tds_contract_token_claims(tds_contract *ct, const tds_contract_request *req, int64_t now_ms,
+			      tds_token_claims *out)
+{
+	memset(out, 0, sizeof *out);
+	if (ct->is_operator)
+		return tds_error_set(TDS_ECONFLICT, "not_a_connector", "tokens are checked by the provider's connector");
+	if (!req->token)
+		return tds_error_set(TDS_EAUTH, "token_required", "present the consumer's authorization token");
+	struct ct_enforcer *e = ct_enf(ct);
+	if (!e)
+		return tds_error_code();
+	int rc = token_claims(ct, e, req, now_ms, out);
+	if (rc)
+		memset(out, 0, sizeof *out);
+	return rc;
+}
+
 int tds_contract_decide(tds_contract *ct, const tds_contract_request *req, int64_t now_ms, tds_policy_decision *d,
 			tds_contract_outcome *o)
 {

@@ -17,6 +17,7 @@
 #include "http/http.h"
 #include "catalog/catalog.h"
 #include "contract/contract.h"
+#include "delivery/delivery.h"
 #include "operation/operation.h"
 #include "identity/identity.h"
 #include "ledger/ledger.h"
@@ -295,6 +296,7 @@ typedef struct node {
 	tds_catalog *catalog;
 	tds_contract *contract;
 	tds_operation *operation; /* the operator's authorized-operation workflow (NULL on connectors) */
+	tds_delivery *delivery;   /* the data plane (its routes answer not_a_connector on the operator) */
 } node;
 
 /* ---- Idempotency-Key store (see tds_idempotency in http.h) ----
@@ -549,6 +551,9 @@ static int node_auth(void *ctx, tds_req *req, tds_principal *out)
 	int rc = tds_http_verify_signature(req, n->verifier, out);
 	if (rc < 0 || out->roles)
 		return rc; /* refused, or a node (TDS_ROLE_NODE, org from its certificate) */
+	const char *h = tds_req_header(req, "Authorization");
+	if (h && strncasecmp(h, "Bearer " TDS_CONTRACT_TOKEN_PREFIX, 7 + strlen(TDS_CONTRACT_TOKEN_PREFIX)) == 0)
+		return 0; /* a consumer's usage token (contract.h section 4): the data plane checks it, not identity */
 	return tds_identity_http_auth(n->identity, req, out);
 }
 
@@ -585,6 +590,7 @@ static int add_routes(node *n)
 	    (rc = tds_catalog_routes(n->catalog, n->api_router)) ||
 	    (rc = tds_contract_routes(n->contract, n->api_router, n->data_router)) ||
 	    (n->operation && (rc = tds_operation_routes(n->operation, n->api_router))) ||
+	    (rc = tds_delivery_routes(n->delivery, n->api_router, n->data_router)) ||
 	    (rc = tds_router_add(n->api_router, "GET", "/api/v1/node", TDS_ROLES_PUBLIC, node_info, n,
 				 "This node's id, role, suite and public key")) ||
 	    (rc = tds_router_add(n->api_router, "GET", "/api/v1/routes", TDS_ROLE_ADMIN, route_list, n,
@@ -1011,6 +1017,11 @@ static int node_start(node *n, const char *dir)
 				    .final_review_days = (int)tds_config_int(n->cfg, "operation.final_review_days")};
 	if (!rc && n->is_operator)
 		rc = tds_operation_open(n->store, &oopts, &n->operation);
+	tds_delivery_opts dopts = {.ledger = n->ledger, .catalog = n->catalog, .contract = n->contract,
+				   .node_id = tds_config_get(n->cfg, "node.id"), .suite = n->suite,
+				   .is_operator = n->is_operator};
+	if (!rc)
+		rc = tds_delivery_open(n->store, &dopts, &n->delivery);
 	/* who signed a request: the registry on the operator, the operator's word on a connector */
 	tds_sig_verifier_opts vopts = {.resolve = tds_nodekeys_resolve};
 	if (!rc && !(rc = tds_nodekeys_new(n->is_operator ? n->identity : NULL, &n->keys))) {
@@ -1087,6 +1098,7 @@ static void node_stop(node *n)
 	tds_contract_stop(n->contract); /* the counters' last journal records */
 	tds_contract_free(n->contract);
 	tds_operation_free(n->operation);
+	tds_delivery_free(n->delivery);
 	tds_catalog_free(n->catalog);
 	tds_sig_verifier_free(n->verifier);
 	tds_nodekeys_free(n->keys);

@@ -594,6 +594,7 @@ static void test_unauthenticated_401(void **state)
 	    "GET /api/v1/ledger/checkpoint", "GET /api/v1/ledger/proof/consistency", "POST /api/v1/ledger/cosign",
 	    "POST /api/v1/connectors/enroll",
 	    "POST /api/v1/decisions", /* the token in the body is the credential (docs/contracts.md) */
+	    "POST /api/v1/deliveries/{id}/receipt", /* the consumer's token or connector signature (docs/delivery.md) */
 	};
 	size_t i, checked = 0;
 	json_t *r;
@@ -737,6 +738,7 @@ static void test_permission_matrix(void **state)
 		    strncmp(pat, "/api/v1/authorization", 21) == 0 ||
 		    strncmp(pat, "/api/v1/violations", 18) == 0 || /* enforcement: test_enforce, test_contracts */
 		    strcmp(pat, "/api/v1/decisions") == 0 || strncmp(pat, "/api/v1/enforcement", 19) == 0 ||
+		    strncmp(pat, "/api/v1/deliveries", 18) == 0 || /* delivery: test_delivery */
 		    strcmp(pat, "/api/v1/node") == 0 || strcmp(pat, "/api/v1/routes") == 0 ||
 		    strcmp(pat, "/api/v1/auth/logout") == 0)
 			continue;
