@@ -427,7 +427,6 @@ static void test_cli_lifecycle(void **state)
 	assert_false(tds_json_bool(out, "filed", true));
 	json_decref(out);
 	free(clerk);
-	free(signer);
 	assert_int_equal(cli_on(tax, tax_admin, args, &out), 1);
 	assert_string_equal(err_code(out), "already_signed");
 	json_decref(out);
@@ -438,6 +437,22 @@ static void test_cli_lifecycle(void **state)
 	json_decref(out);
 	/* the connectors take it from the feed and acknowledge it */
 	wait_state(cid, "active");
+	/* the connector's own provider account reads the contract as the connector holds it (local
+	   accounts are the connector organisation's, whatever their local org id) */
+	char lpath[128];
+	snprintf(lpath, sizeof lpath, "/api/v1/enforcement/contracts/%s", cid);
+	for (int w = 0; w < 100; w++) {
+		expect(tn_json(tax, "GET", lpath, tax_admin, NULL, &out), 200, out, "local contract (admin)");
+		bool active = !strcmp(tds_json_str(out, "state", ""), "active");
+		json_decref(out);
+		if (active)
+			break;
+		usleep(100 * 1000);
+	}
+	expect(tn_json(tax, "GET", lpath, signer, NULL, &out), 200, out, "local contract (provider account)");
+	assert_string_equal(tds_json_str(out, "role", ""), "provider");
+	json_decref(out);
+	free(signer);
 	snprintf(args, sizeof args, "contract list --state active --json");
 	assert_int_equal(cli(S.bank_tok, args, &out), 0);
 	assert_int_equal(json_array_size(json_object_get(out, "items")), 1);

@@ -321,6 +321,18 @@ static void test_order_to_enforcement(void **state)
 	expect(tn_json(op, "GET", path, S.bank_tok, NULL, &out), 200, out, "violations (bank)");
 	assert_int_equal(json_array_size(json_object_get(out, "items")), 3);
 	json_decref(out);
+	/* on the tax connector its own provider account sees its records (local accounts are the
+	   connector organisation's) */
+	expect(tn_json(tax, "POST", "/api/v1/accounts", tax_admin,
+		       "{\"username\":\"tax-watch\",\"password\":\"" TN_PASSWORD "\",\"roles\":[\"provider\"]}", &out),
+	       201, out, "account");
+	json_decref(out);
+	char *watch = tn_login(tax, "tax-watch", TN_PASSWORD);
+	assert_non_null(watch);
+	expect(tn_json(tax, "GET", path, watch, NULL, &out), 200, out, "local violations (provider account)");
+	assert_int_equal(json_array_size(json_object_get(out, "items")), 3);
+	json_decref(out);
+	free(watch);
 	snprintf(path, sizeof path, "/api/v1/contracts/%s/tokens", S.contract);
 	refused(op, "POST", path, S.bank_tok, "{}", 409, "contract_frozen");
 	/* 10. the operator unfreezes after review; the tax connector applies it; permitted again */
