@@ -721,6 +721,11 @@ static void test_import_csv(void **state)
 	q = (tds_catalog_query){.q = "好"};
 	search_ids(&BANK, &q, ids, sizeof ids);
 	assert_string_equal(ids, "");
+	/* a catalog exported in GB18030 (名称,类型 / 企业信息,接口): detected and converted */
+	static const char GBK[] = "\xc3\xfb\xb3\xc6,\xc0\xe0\xd0\xcd\n\xc6\xf3\xd2\xb5\xd0\xc5\xcf\xa2,\xbd\xd3\xbf\xda\n";
+	ok(tds_catalog_import_csv(F->cat, &OP_ADMIN, ORG_OP, GBK, strlen(GBK), &out));
+	assert_string_equal(tds_json_str(json_array_get(json_object_get(out, "items"), 0), "title", ""), "企业信息");
+	json_decref(out);
 	static const char UNKNOWN[] = "name,type,colour\nx,api,red\n";
 	expect(tds_catalog_import_csv(F->cat, &OP_ADMIN, ORG_OP, UNKNOWN, strlen(UNKNOWN), &out), TDS_EINVAL, "invalid_import");
 	assert_non_null(strstr(tds_error_message(), "line 1"));
