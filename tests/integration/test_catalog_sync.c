@@ -246,6 +246,25 @@ static void test_search_and_import_over_http(void **state)
 	}
 	expect(tn_json(op, "GET", "/api/v1/catalog/search", NULL, NULL, &out), 401, out, "search without a token");
 	json_decref(out);
+	static const struct {
+		const char *path;
+		long status;
+	} JUNK[] = {
+	    {"/api/v1/catalog/entry-codes", 400},
+	    {"/api/v1/catalog/entry-codes?code=", 400},
+	    {"/api/v1/catalog/entry-codes?code=tds%3A%2F%2Fspace.local%2Fres%2F000000019", 404},
+	    {"/api/v1/catalog/entries/..%2F..%2Ftds.db", 400}, /* encoded slashes: refused by the server */
+	    {"/api/v1/catalog/entries/not-an-id", 404},
+	    {"/api/v1/catalog/entries/res_01JRES00000000000000000001?format=rdf", 400},
+	    {"/api/v1/catalog/entries/res_01JRES00000000000000000001/related?limit=51", 400},
+	    {"/api/v1/catalog/entries/res_01JRES00000000000000000001/related?limit=x", 400},
+	    {"/api/v1/catalog/search?q=%FF%FE", 400},
+	    {"/api/v1/catalog/search?org=a%20b", 400},
+	};
+	for (size_t i = 0; i < sizeof JUNK / sizeof JUNK[0]; i++) {
+		expect(tn_json(op, "GET", JUNK[i].path, bank_tok, NULL, &out), JUNK[i].status, out, JUNK[i].path);
+		json_decref(out);
+	}
 	expect(tn_json(op, "GET", "/api/v1/catalog/entries/prd_01JPRD00000000000000000009/related", bank_tok, NULL, &out), 404,
 	       out, "related of nothing");
 	json_decref(out);
