@@ -755,7 +755,7 @@ static int upsert_one(tds_catalog *c, sqlite3 *db, const tds_ledger_actor *actor
 	}
 	/* a withdrawal keeps what the entry said (for readers of its id), marked withdrawn */
 	json_t *stored = ce->e;
-	if (ce->withdrawn && old && !tds_json_bool(old, "withdrawn", false)) {
+	if (ce->withdrawn && old) { /* withdrawn again (a confirmation after a deregistration): still readable */
 		json_object_set_new(old, "version", json_integer((json_int_t)ce->version));
 		json_object_set_new(old, "withdrawn", json_true());
 		stored = old;

@@ -916,6 +916,12 @@ static void test_resource_outbox(void **state)
 		assert_true(applied);
 	}
 	json_decref(rows);
+	/* withdrawn twice, still readable as it was listed */
+	ok(tds_catalog_entry_get(F->cat, res, &e));
+	assert_true(tds_json_bool(e, "withdrawn", false));
+	assert_int_equal(tds_json_int(e, "version", 0), 5);
+	assert_string_equal(tds_json_str(e, "title", ""), "社保参保统计");
+	json_decref(e);
 	search_ids(&BANK, &q, ids, sizeof ids);
 	assert_string_equal(ids, "");
 	/* a failed step adds nothing: publishing a deregistered resource */
