@@ -1114,10 +1114,9 @@ int tds_catalog_search(tds_catalog *c, const tds_catalog_viewer *v, const tds_ca
 	 *    a rare phrase would probe every entry, reading a common word's every match would sort tens of
 	 *    thousands of rows. */
 	bool rank = terms && !strcmp(sort, "relevance"), sparse = false;
-	if (terms && !rank && word_prefix) {
-		/* probing a word prefix re-reads its whole doclist per row: use the window instead */
-		sparse = false;
-	} else if (terms && !rank) {
+	/* (a word prefix is never probed per row: FTS5 re-reads its whole doclist each time; the
+	 * window below takes its place) */
+	if (terms && !rank && !word_prefix) {
 		if ((rc = tds_store_prepare(db, "SELECT count(*) FROM (SELECT rowid FROM catalog_fts WHERE catalog_fts MATCH ?1"
 					       " LIMIT ?2)", &st)))
 			goto out;

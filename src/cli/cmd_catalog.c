@@ -388,7 +388,6 @@ int tds_cli_bench_catalog(int argc, char **argv)
 	tds_catalog *cat = NULL;
 	uint8_t master[TDS_MASTER_KEY_LEN];
 	double *lat = NULL;
-	json_t *batch = NULL;
 	char (*ids)[TDS_ID_MAX] = calloc((size_t)products, TDS_ID_MAX);
 	int rc = ids ? tds_store_open(p, &store) : tds_error_set(TDS_ENOMEM, NULL, "out of memory");
 	if (!rc)
@@ -417,7 +416,7 @@ int tds_cli_bench_catalog(int argc, char **argv)
 		tds_id_new("org", orgbuf[i]);
 		orgs[i] = orgbuf[i];
 	}
-	/* index: batches of 1,000 entries per organisation group, each batch one transaction through
+	/* index: rounds of 5,000 entries, one transaction per organisation and round through
 	 * tds_catalog_entry_upsert_many (the same check, store, index and evidence as one upsert) */
 	uint64_t seed = 20261123;
 	double t0 = now_s();
@@ -553,7 +552,6 @@ int tds_cli_bench_catalog(int argc, char **argv)
 out:
 	free(lat);
 	free(ids);
-	json_decref(batch);
 	tds_catalog_free(cat);
 	tds_ledger_free(lg);
 	tds_store_close(store);
