@@ -151,9 +151,10 @@ int tds_contract_template_list(tds_contract *ct, json_t **out);
 int tds_contract_template_get(tds_contract *ct, const char *id, int64_t version, json_t **out);
 
 /* Orders. consumer_org: the caller's organisation (the ordering party); roles: the caller's role
- * bits (http.h), for the entry's scope (tds_catalog_entry_visible). The entry must be a product
- * (TDS_EUNPROC "not_a_product"), not withdrawn ("product_withdrawn"), visible to the caller
- * (TDS_EPERM "product_not_in_scope"), of another organisation ("own_product"); the requested
+ * bits (http.h), for the entry's scope (tds_catalog_entry_visible). An entry out of the caller's
+ * scope is TDS_ENOTFOUND "product_not_found" like a missing one (nothing about it is told); the
+ * entry must be a product (TDS_EUNPROC "not_a_product"), not withdrawn ("product_withdrawn"), of
+ * another organisation ("own_product"); the requested
  * actions, fields and purposes must be the product's (TDS_EUNPROC "action_not_allowed",
  * "field_not_in_product", "purpose_not_in_product"); the validity non-empty and within the
  * template's limit ("validity_empty", "validity_too_long"). */

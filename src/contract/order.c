@@ -357,13 +357,15 @@ int tds_contract_order_create(tds_contract *ct, const tds_ledger_actor *actor, c
 	if (rc)
 		goto out;
 	tds_catalog_viewer v = {.org = consumer_org, .roles = roles};
-	if (strcmp(tds_json_str(x.entry, "kind", ""), "product")) {
+	if (!tds_catalog_entry_visible(x.entry, &v)) {
+		/* out of scope: it does not exist for this organisation (as on the catalog's routes); its
+		   kind or withdrawal would tell otherwise */
+		rc = tds_error_set(TDS_ENOTFOUND, "product_not_found", "the fused catalog has no product %s", key);
+	} else if (strcmp(tds_json_str(x.entry, "kind", ""), "product")) {
 		rc = tds_error_set(TDS_EUNPROC, "not_a_product", "%s is a catalog %s, not a product: only products are ordered", key,
 				   tds_json_str(x.entry, "kind", "entry"));
 	} else if (tds_json_bool(x.entry, "withdrawn", false)) {
 		rc = tds_error_set(TDS_EUNPROC, "product_withdrawn", "the product %s was withdrawn from the catalog", key);
-	} else if (!tds_catalog_entry_visible(x.entry, &v)) {
-		rc = tds_error_set(TDS_EPERM, "product_not_in_scope", "the product is not published to this organisation");
 	} else if (!strcmp(tds_json_str(x.entry, "org_id", ""), consumer_org)) {
 		rc = tds_error_set(TDS_EUNPROC, "own_product", "an organisation does not order its own product");
 	} else if (!ct_form_valid(tds_json_str(x.entry, "form", NULL))) {

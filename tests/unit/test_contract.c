@@ -30,6 +30,7 @@
 #define ORG_SVC "org_01JSVCAAAAAAAAAAAAAAAAAAAA"
 #define PRD_TAX "prd_01JTAXPRDAAAAAAAAAAAAAAAAA"
 #define PRD_HIDDEN "prd_01JHJDDENAAAAAAAAAAAAAAAAA"
+#define PRD_HIDDEN_GONE "prd_01JHJDDENGAAAAAAAAAAAAAAAA" /* org-scoped, then withdrawn */
 #define PRD_GONE "prd_01JGNEAAAAAAAAAAAAAAAAAAAA"
 #define PRD_BANK "prd_01JBANKPRDAAAAAAAAAAAAAAAA"
 #define RES_TAX "res_01JTAXRESAAAAAAAAAAAAAAAAA"
@@ -153,6 +154,9 @@ static int fx_setup(void **state)
 		       "\"scenarios\":[\"credit-risk\",\"anti-fraud\"]}");
 	entry(ORG_TAX, "{\"kind\":\"product\",\"id\":\"" PRD_HIDDEN "\",\"version\":1,\"title\":\"内部\",\"form\":\"api\","
 		       "\"scope\":{\"scope\":\"orgs\",\"orgs\":[\"" ORG_HR "\"]},\"fields\":[{\"name\":\"a\"}]}");
+	entry(ORG_TAX, "{\"kind\":\"product\",\"id\":\"" PRD_HIDDEN_GONE "\",\"version\":1,\"title\":\"内部\",\"form\":\"api\","
+		       "\"scope\":{\"scope\":\"orgs\",\"orgs\":[\"" ORG_HR "\"]},\"fields\":[{\"name\":\"a\"}]}");
+	entry(ORG_TAX, "{\"kind\":\"product\",\"id\":\"" PRD_HIDDEN_GONE "\",\"version\":2,\"withdrawn\":true}");
 	entry(ORG_TAX, "{\"kind\":\"product\",\"id\":\"" PRD_GONE "\",\"version\":1,\"title\":\"下架\",\"form\":\"api\","
 		       "\"scope\":{\"scope\":\"space\"}}");
 	entry(ORG_TAX, "{\"kind\":\"product\",\"id\":\"" PRD_GONE "\",\"version\":2,\"withdrawn\":true}");
@@ -557,7 +561,9 @@ static void test_order_and_draft(void **state)
 	    {"{\"product_id\":\"" RES_TAX "\",\"actions\":[\"query\"]}", TDS_EINVAL, "invalid_product"},
 	    {"{\"product_code\":\"" RES_TAX "\",\"actions\":[\"query\"]}", TDS_EUNPROC, "not_a_product"},
 	    {"{\"product_id\":\"" PRD_GONE "\",\"actions\":[\"query\"]}", TDS_EUNPROC, "product_withdrawn"},
-	    {"{\"product_id\":\"" PRD_HIDDEN "\",\"actions\":[\"query\"]}", TDS_EPERM, "product_not_in_scope"},
+	    /* an entry out of the consumer's scope does not exist for it (as on the catalog routes) */
+	    {"{\"product_id\":\"" PRD_HIDDEN "\",\"actions\":[\"query\"]}", TDS_ENOTFOUND, "product_not_found"},
+	    {"{\"product_id\":\"" PRD_HIDDEN_GONE "\",\"actions\":[\"query\"]}", TDS_ENOTFOUND, "product_not_found"},
 	    {"{\"product_id\":\"" PRD_BANK "\",\"actions\":[\"query\"]}", TDS_EUNPROC, "own_product"},
 	    {"{\"product_id\":\"" PRD_TAX "\",\"actions\":[\"download\"]}", TDS_EUNPROC, "action_not_allowed"},
 	    {"{\"product_id\":\"" PRD_TAX "\",\"actions\":[\"query\"],\"fields\":[\"salary\"]}", TDS_EUNPROC, "field_not_in_product"},
