@@ -123,7 +123,7 @@ int tds_delivery_mask_rule_parse(const char *rule, tds_anon_mask *out)
 			if ((first = small_num(&s)) < 0)
 				goto bad;
 			any = true;
-			if (*s == '_')
+			if (*s == '_' && !strncmp(s + 1, "last", 4))
 				s++;
 			else if (*s)
 				goto bad;

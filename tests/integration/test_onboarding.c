@@ -738,7 +738,7 @@ static void test_permission_matrix(void **state)
 		    strncmp(pat, "/api/v1/authorization", 21) == 0 ||
 		    strncmp(pat, "/api/v1/violations", 18) == 0 || /* enforcement: test_enforce, test_contracts */
 		    strcmp(pat, "/api/v1/decisions") == 0 || strncmp(pat, "/api/v1/enforcement", 19) == 0 ||
-		    strncmp(pat, "/api/v1/deliveries", 18) == 0 || /* delivery: test_delivery */
+		    strncmp(pat, "/api/v1/deliveries", 18) == 0 || /* delivery: test_delivery, test_deliveries */
 		    strcmp(pat, "/api/v1/node") == 0 || strcmp(pat, "/api/v1/routes") == 0 ||
 		    strcmp(pat, "/api/v1/auth/logout") == 0)
 			continue;
