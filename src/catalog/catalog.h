@@ -708,7 +708,9 @@ int tds_catalog_product_file(tds_catalog *c, const char *org, const char *id, in
  * Outbox: a connector never calls the operator inside a transaction. Producers record the entry in
  * the outbox table in the same transaction as the change that causes it (cat_outbox_add_tx,
  * internal.h); the node's connector loop sends pending rows to the operator, signed, in order,
- * and marks them sent. Re-sending is harmless: the operator keeps the highest version.
+ * and marks them sent. Re-sending is harmless: the operator keeps the highest version. On the
+ * operator itself the entry goes straight into its fused catalog in the producer's transaction
+ * (there is nobody to send it to); the outbox row records it as sent, or as failed when refused.
  *
  * On the operator every entry id (a ULID) names one entry of one kind from one organisation: an id
  * another organisation already holds is refused (TDS_ECONFLICT "entry_owned_elsewhere"). Applied

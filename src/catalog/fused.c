@@ -70,34 +70,6 @@ void tds_catalog_set_operator(tds_catalog *c, bool is_operator) { c->is_operator
 
 /* ---- outbox (every node) ---- */
 
-int cat_outbox_add_tx(tds_catalog *c, sqlite3 *db, const json_t *entry)
-{
-	(void)c;
-	const char *kind = tds_json_str(entry, "kind", NULL), *id = tds_json_str(entry, "id", NULL);
-	json_int_t version = json_integer_value(json_object_get(entry, "version"));
-	if (!kind || !id || version < 1)
-		return tds_error_set(TDS_EINTERNAL, "bad_outbox_entry", "an outbox entry needs kind, id and version");
-	char *text = json_dumps(entry, JSON_COMPACT | JSON_SORT_KEYS);
-	if (!text)
-		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
-	sqlite3_stmt *st = NULL;
-	int rc = tds_store_prepare(db,
-				   "INSERT INTO catalog_outbox (kind, entry_id, version, entry, created_at) VALUES (?,?,?,?,?)",
-				   &st);
-	if (!rc) {
-		sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, version);
-		sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, tds_now_ms());
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = tds_store_error(db, "recording an outbox entry");
-	}
-	sqlite3_finalize(st);
-	free(text);
-	return rc;
-}
-
 int cat_outbox_next_version(sqlite3 *db, const char *kind, const char *id, int64_t *version, bool *any)
 {
 	sqlite3_stmt *st;
@@ -842,6 +814,75 @@ int tds_catalog_entry_upsert(tds_catalog *c, const tds_ledger_actor *actor, cons
 			*applied = false;
 	}
 	json_decref(ce.e);
+	return rc;
+}
+
+/* ---- the outbox (every node) ---- */
+
+/* On the operator, its own producers' entries go straight into its fused catalog, in the same
+ * transaction (there is no operator to send them to): applied under a savepoint, the row recorded
+ * as sent, or as failed with the error when the entry is refused (the producer's change stands). */
+static int apply_local_tx(tds_catalog *c, sqlite3 *db, const json_t *entry, char **error)
+{
+	*error = NULL;
+	const char *org = tds_json_str(entry, "org_id", NULL);
+	if (!org)
+		org = c->node_id;
+	tds_ledger_actor a = {.org = tds_json_str(entry, "org_id", NULL), .node = c->node_id};
+	centry ce;
+	bool applied;
+	int rc = tds_store_exec(db, "SAVEPOINT fused_local");
+	if (rc)
+		return rc;
+	int arc = check_entry(entry, org, &ce);
+	if (!arc)
+		arc = upsert_one(c, db, &a, org, &ce, &applied);
+	json_decref(ce.e);
+	if (arc) {
+		if (asprintf(error, "%d %s: %s", tds_error_http_status(arc), tds_error_name(), tds_error_message()) < 0)
+			*error = NULL;
+		tds_log_fields(TDS_LOG_ERROR, "catalog_entry_refused",
+			       json_pack("{s:s, s:s}", "id", tds_json_str(entry, "id", ""), "error", *error ? *error : "refused"));
+		rc = tds_store_exec(db, "ROLLBACK TO fused_local");
+	}
+	int rrc = tds_store_exec(db, "RELEASE fused_local");
+	return rc ? rc : rrc;
+}
+
+int cat_outbox_add_tx(tds_catalog *c, sqlite3 *db, const json_t *entry)
+{
+	const char *kind = tds_json_str(entry, "kind", NULL), *id = tds_json_str(entry, "id", NULL);
+	json_int_t version = json_integer_value(json_object_get(entry, "version"));
+	if (!kind || !id || version < 1)
+		return tds_error_set(TDS_EINTERNAL, "bad_outbox_entry", "an outbox entry needs kind, id and version");
+	char *error = NULL;
+	int rc = c && c->is_operator ? apply_local_tx(c, db, entry, &error) : 0;
+	if (rc)
+		return rc;
+	char *text = json_dumps(entry, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!text) {
+		free(error);
+		return tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	}
+	sqlite3_stmt *st = NULL;
+	rc = tds_store_prepare(db,
+			       "INSERT INTO catalog_outbox (kind, entry_id, version, entry, created_at, sent_at, failed_at, error)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?6 AND ?7 IS NULL THEN ?5 END, CASE WHEN ?7 IS NOT NULL THEN ?5 END, ?7)",
+			       &st);
+	if (!rc) {
+		sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, version);
+		sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, tds_now_ms());
+		sqlite3_bind_int(st, 6, c && c->is_operator);
+		sqlite3_bind_text(st, 7, error, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = tds_store_error(db, "recording an outbox entry");
+	}
+	sqlite3_finalize(st);
+	free(text);
+	free(error);
 	return rc;
 }
 

@@ -68,7 +68,9 @@ int cat_products_resource_withdrawn_tx(tds_catalog *c, sqlite3 *db, const tds_le
 const char *cat_fused_migration(void);
 
 /* Records a fused-catalog entry (catalog.h section 10; borrowed) to be sent to the operator, inside
- * the caller's transaction on db. The entry carries its kind, id and version. */
+ * the caller's transaction on db. The entry carries its kind, id and version. On the operator node
+ * the entry is applied to its own fused catalog at once (under a savepoint; a refused entry is
+ * recorded as failed and does not fail the caller). */
 int cat_outbox_add_tx(tds_catalog *c, sqlite3 *db, const json_t *entry);
 /* The version the next outbox entry of (kind, id) should carry: one above the highest recorded, 1
  * for the first; *any (may be NULL) says whether the entry was ever offered. For producers whose own

@@ -8,6 +8,7 @@
  * and CSV with line errors; the DCAT 3 view; the outbox of a resource.
  */
 #include "catalog/catalog.h"
+#include "catalog/internal.h"
 #include "crypto/crypto.h"
 #include "http/http.h"
 #include "ledger/ledger.h"
@@ -826,6 +827,7 @@ static json_t *outbox(void)
 static void test_resource_outbox(void **state)
 {
 	(void)state;
+	tds_catalog_set_operator(F->cat, false); /* a connector: entries wait in the outbox */
 	static const char CSV[] = "地区,年份,参保人数\n杭州,2024,120\n宁波,2024,80\n";
 	static const tds_ledger_actor PROV = {.org = "org_01JTAXAAAAAAAAAAAAAAAAAAAA", .account = "acc_01JTAXAAAAAAAAAAAAAAAAAAAA"};
 	static const tds_ledger_actor REV = {.org = ORG_OP, .account = "acc_01JREVAAAAAAAAAAAAAAAAAAAA"};
@@ -940,6 +942,7 @@ static void test_resource_outbox(void **state)
 static void test_product_outbox(void **state)
 {
 	(void)state;
+	tds_catalog_set_operator(F->cat, false); /* a connector: entries wait in the outbox */
 	static const char CSV[] = "地区,年份,参保人数\n杭州,2024,120\n宁波,2024,80\n";
 	static const tds_ledger_actor PROV = {.org = "org_01JTAXAAAAAAAAAAAAAAAAAAAA", .account = "acc_01JTAXAAAAAAAAAAAAAAAAAAAA"};
 	static const tds_ledger_actor REV = {.org = ORG_OP, .account = "acc_01JREVAAAAAAAAAAAAAAAAAAAA"};
@@ -1012,6 +1015,80 @@ static void test_product_outbox(void **state)
 	json_decref(e);
 }
 
+
+static int add_bad_row_tx(sqlite3 *db, void *arg)
+{
+	(void)arg;
+	json_t *e = J("{\"kind\":\"resource\",\"id\":\"res_01JRES00000000000000000055\",\"version\":1,\"title\":\"\","
+		      "\"scope\":{\"scope\":\"space\"}}");
+	int rc = cat_outbox_add_tx(F->cat, db, e);
+	json_decref(e);
+	return rc;
+}
+
+/* On the operator its own producers' entries go straight into its fused catalog, in the producer's
+ * transaction; one it would refuse is recorded as failed and the producer's change stands. */
+static void test_operator_local_entries(void **state)
+{
+	(void)state;
+	static const char CSV[] = "地区,年份,参保人数\n杭州,2024,120\n";
+	static const tds_ledger_actor ADMIN = {.account = "acc_01JADMAAAAAAAAAAAAAAAAAAAA"};
+	static const tds_ledger_actor REV = {.org = ORG_OP, .account = "acc_01JREVAAAAAAAAAAAAAAAAAAAA"};
+	tds_source_new sn = {.name = "社保参保", .kind = "csv", .content = CSV, .content_len = strlen(CSV)};
+	json_t *out, *in;
+	char src[TDS_ID_MAX], res[TDS_ID_MAX], body[512], ids[64];
+	ok(tds_catalog_source_create(F->cat, &ADMIN, &sn, &out));
+	snprintf(src, sizeof src, "%s", tds_json_str(out, "id", ""));
+	json_decref(out);
+	ok(tds_catalog_source_import(F->cat, &ADMIN, NULL, src, NULL, NULL, &out));
+	json_decref(out);
+	snprintf(body, sizeof body, "{\"source_id\":\"%s\",\"name\":\"中心节点社保数据\",\"tags\":[\"社保\"]}", src);
+	in = J(body);
+	ok(tds_catalog_resource_create(F->cat, &ADMIN, NULL, in, &out));
+	json_decref(in);
+	snprintf(res, sizeof res, "%s", tds_json_str(out, "id", ""));
+	json_decref(out);
+	in = J("{\"decision\":\"approve\",\"legality\":\"compliant\",\"masking_adequate\":true,\"filing_status\":\"not_required\"}");
+	ok(tds_catalog_resource_review(F->cat, &REV, res, in, &out));
+	json_decref(in);
+	json_decref(out);
+	in = J("{\"scope\":\"space\"}");
+	ok(tds_catalog_resource_publish(F->cat, &ADMIN, NULL, res, in, &out));
+	json_decref(in);
+	json_decref(out);
+	/* at once, owned by the node (the resource has no organisation) */
+	tds_catalog_query q = {.q = "中心节点"};
+	search_ids(&BANK, &q, ids, sizeof ids);
+	assert_int_equal(strlen(ids), 1);
+	json_t *e;
+	ok(tds_catalog_entry_get(F->cat, res, &e));
+	assert_string_equal(tds_json_str(e, "org_id", ""), "node_01JOPAAAAAAAAAAAAAAAAAAAAA");
+	json_decref(e);
+	/* nothing left to send */
+	sqlite3 *db = tds_store_conn(F->store);
+	sqlite3_stmt *st;
+	ok(tds_store_prepare(db, "SELECT count(*) FROM catalog_outbox WHERE sent_at IS NULL", &st));
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 0);
+	sqlite3_finalize(st);
+	/* deregistered: out of search at once */
+	in = J("{\"reason\":\"停止\"}");
+	ok(tds_catalog_resource_deregister(F->cat, &ADMIN, NULL, res, in, &out));
+	json_decref(in);
+	json_decref(out);
+	search_ids(&BANK, &q, ids, sizeof ids);
+	assert_string_equal(ids, "");
+	/* an entry the catalog refuses: the row is failed, the transaction commits */
+	ok(tds_store_tx(F->store, add_bad_row_tx, NULL));
+	ok(tds_store_prepare(db, "SELECT failed_at IS NOT NULL, error FROM catalog_outbox"
+				 " WHERE entry_id = 'res_01JRES00000000000000000055'", &st));
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	assert_non_null(strstr((const char *)sqlite3_column_text(st, 1), "invalid_entry"));
+	sqlite3_finalize(st);
+	expect(tds_catalog_entry_get(F->cat, "res_01JRES00000000000000000055", &e), TDS_ENOTFOUND, "entry_not_found");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1028,6 +1105,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_receive, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_resource_outbox, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_product_outbox, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_operator_local_entries, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
