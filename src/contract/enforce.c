@@ -578,7 +578,8 @@ int ct_enforce_set_operator(tds_contract *ct, const char *operator_pem, const ch
 		return rc;
 	}
 	pthread_mutex_lock(&e->op_mu);
-	old->key = e->operator_key; /* a verification may still use it */
+	old->key = e->operator_key; /* a verification may still use it; kept to the end, so no later key takes its
+				       address (cached tokens name their key by address) */
 	old->next = e->old_keys;
 	e->old_keys = old;
 	e->operator_key = k;
@@ -792,7 +793,8 @@ static int token_claims(tds_contract *ct, struct ct_enforcer *e, const tds_contr
 	ct_token_slot *slot = &e->tokens[h % CT_TOKEN_CACHE];
 	bool hit = false;
 	pthread_mutex_lock(&e->tok_mu);
-	if (slot->text && slot->hash == h && slot->len == req->token_len && !memcmp(slot->text, req->token, req->token_len)) {
+	if (slot->text && slot->key == key && slot->hash == h && slot->len == req->token_len &&
+	    !memcmp(slot->text, req->token, req->token_len)) {
 		*c = slot->claims;
 		hit = true;
 	}
@@ -817,6 +819,7 @@ static int token_claims(tds_contract *ct, struct ct_enforcer *e, const tds_contr
 			slot->text = copy;
 			slot->hash = h;
 			slot->len = req->token_len;
+			slot->key = key; /* the key may have been replaced meanwhile: then it never hits */
 			slot->claims = *c;
 			pthread_mutex_unlock(&e->tok_mu);
 		}

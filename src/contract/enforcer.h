@@ -51,6 +51,7 @@ typedef struct ct_token_slot {
 	uint64_t hash; /* of the signature part: picks the slot, filters before the comparison */
 	size_t len;
 	char *text;    /* NULL: empty slot */
+	const tds_key *key; /* the operator key it verified under: a hit needs the key in place */
 	tds_token_claims claims;
 } ct_token_slot;
 

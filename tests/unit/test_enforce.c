@@ -13,6 +13,7 @@
 #include "store/store.h"
 
 #include <pthread.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -652,6 +653,73 @@ static void test_tokens(void **state)
 	tds_contract_free(fresh);
 }
 
+/* The operator's key changes while a new token is being verified under the old one: the token
+ * must not be remembered as verified once the new key is in place (else it would be accepted from
+ * the cache until it expires, signed by a key the connector no longer trusts). */
+typedef struct rotate_race {
+	pthread_barrier_t go;
+	tds_contract_request r;
+	const char *pem;
+} rotate_race;
+
+static void *race_decide(void *arg)
+{
+	rotate_race *x = arg;
+	tds_policy_decision d;
+	tds_contract_outcome o;
+	pthread_barrier_wait(&x->go);
+	tds_contract_decide(F->ct, &x->r, tds_now_ms(), &d, &o);
+	return NULL;
+}
+
+static void *race_rotate(void *arg)
+{
+	rotate_race *x = arg;
+	pthread_barrier_wait(&x->go);
+	usleep(20);
+	ok(ct_enforce_set_operator(F->ct, x->pem, OP_NODE, TAX));
+	return NULL;
+}
+
+static void test_key_rotation_during_verification(void **state)
+{
+	(void)state;
+	file_contract(C1, 100000, 100, true);
+	tds_key *keys[2] = {F->op_key, NULL};
+	tds_buf pem = TDS_BUF_INIT;
+	ok(tds_key_generate(TDS_SUITE_INTL, &keys[1]));
+	ok(tds_key_public_pem(keys[1], &pem));
+	char *pems[2] = {F->op_pem, tds_buf_steal(&pem)};
+	for (int i = 0; i < 60; i++) {
+		int cur = i % 2, next = !cur;
+		ok(ct_enforce_set_operator(F->ct, pems[cur], OP_NODE, TAX));
+		F->op_key = keys[cur];
+		char *t = token_for(C1, TAX, NULL, 0);
+		rotate_race x = {.r = req_for(NULL, GOOD_FIELDS, 2), .pem = pems[next]};
+		x.r.account = NULL;
+		x.r.token = t;
+		x.r.token_len = strlen(t);
+		pthread_barrier_init(&x.go, NULL, 2);
+		pthread_t a, b;
+		pthread_create(&a, NULL, race_decide, &x);
+		pthread_create(&b, NULL, race_rotate, &x);
+		pthread_join(a, NULL);
+		pthread_join(b, NULL);
+		pthread_barrier_destroy(&x.go);
+		/* the key in place is the other one: this token is no longer good */
+		tds_policy_decision d;
+		tds_contract_outcome o;
+		int rc = tds_contract_decide(F->ct, &x.r, tds_now_ms(), &d, &o);
+		if (rc != TDS_EAUTH || strcmp(tds_error_name(), "token_unknown_key"))
+			fail_msg("round %d: a token of the replaced key was answered %d %s (%s)", i, rc, rc ? tds_error_name() : d.code,
+				 rc ? tds_error_message() : "decided");
+		free(t);
+	}
+	F->op_key = keys[0];
+	tds_key_free(keys[1]);
+	free(pems[1]);
+}
+
 /* A sync pass against an operator that does not answer: the key file is read, the journal flushed,
  * nothing else changes, and the pass says why it stopped. */
 static void test_sync_offline(void **state)
@@ -746,6 +814,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_counters_survive_restart, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_exact_under_threads, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tokens, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_key_rotation_during_verification, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_sync_offline, fx_setup, fx_teardown),
 	    cmocka_unit_test(test_journal),
 	};
