@@ -700,6 +700,71 @@ static void test_concurrent_reviewers(void **state)
 	json_decref(out);
 }
 
+typedef struct final_racer {
+	const char *id, *body;
+	const tds_operation_caller *who;
+	int rc;
+	pthread_barrier_t *bar;
+} final_racer;
+
+static void *final_race(void *arg)
+{
+	final_racer *r = arg;
+	json_t *in = json_loads(r->body, 0, NULL), *out = NULL;
+	pthread_barrier_wait(r->bar);
+	r->rc = tds_operation_review(F->op, r->who, r->id, in, &out);
+	json_decref(in);
+	json_decref(out);
+	return NULL;
+}
+
+/* The final review and the regulator decide at once, one approving, one rejecting: whatever the
+ * order, the application ends rejected without an authorization list; both approving at once: one
+ * list. Repeated to meet both orders. */
+static void test_concurrent_final_and_regulator(void **state)
+{
+	(void)state;
+	static const char REG_NO[] = "{\"stage\":\"regulator\",\"decision\":\"reject\",\"findings\":{\"supervision\":"
+				     "{\"ok\":false,\"note\":\"不同意\"}},\"reasons\":\"风险过高\",\"advice\":\"缩小范围\"}";
+	for (int round = 0; round < 10; round++) {
+		bool both_ok = round % 2;
+		char id[TDS_ID_MAX];
+		created(app_text(",\"ai_training\":true", GOOD_NEEDS), id);
+		ok(submit_rc(id, NULL));
+		ok(review_rc(&AUTHOP, id, ACCEPT));
+		ok(review_rc(&AUTHOP, id, INITIAL_OK));
+		pthread_barrier_t bar;
+		pthread_barrier_init(&bar, NULL, 2);
+		final_racer a = {.id = id, .body = FINAL_OK, .who = &AUTHOP2, .bar = &bar};
+		final_racer b = {.id = id, .body = both_ok ? REG_OK : REG_NO, .who = &REGULATOR, .bar = &bar};
+		pthread_t ta, tb;
+		assert_int_equal(pthread_create(&ta, NULL, final_race, &a), 0);
+		assert_int_equal(pthread_create(&tb, NULL, final_race, &b), 0);
+		pthread_join(ta, NULL);
+		pthread_join(tb, NULL);
+		pthread_barrier_destroy(&bar);
+		json_t *out;
+		ok(tds_operation_application_get(F->op, &BANK, id, &out));
+		if (both_ok) {
+			ok(a.rc);
+			ok(b.rc);
+			assert_string_equal(tds_json_str(out, "state", ""), "approved");
+			assert_true(tds_json_str(out, "authorization_id", NULL) != NULL);
+		} else {
+			ok(b.rc); /* the rejection always lands: in final_review, or it finds the state still open */
+			assert_true(a.rc == 0 || a.rc == TDS_ECONFLICT);
+			assert_string_equal(tds_json_str(out, "state", ""), "rejected");
+			assert_true(json_is_null(json_object_get(out, "authorization_id")));
+		}
+		json_decref(out);
+	}
+	/* a review's "conditions": null counts as absent */
+	char id[TDS_ID_MAX];
+	created(app_text("", GOOD_NEEDS), id);
+	ok(submit_rc(id, NULL));
+	ok(review_rc(&AUTHOP, id, "{\"stage\":\"accept\",\"decision\":\"approve\",\"conditions\":null}"));
+}
+
 static void test_deadlines(void **state)
 {
 	(void)state;
@@ -883,7 +948,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_shape_refused),	    cmocka_unit_test(test_minimum_necessary),
 	    cmocka_unit_test(test_workflow),		    cmocka_unit_test(test_regulator_joins),
-	    cmocka_unit_test(test_concurrent_reviewers), cmocka_unit_test(test_deadlines),
+	    cmocka_unit_test(test_concurrent_reviewers), cmocka_unit_test(test_concurrent_final_and_regulator),
+	    cmocka_unit_test(test_deadlines),
 	    cmocka_unit_test(test_terms_check),	    cmocka_unit_test(test_contract_within_list),
 	};
 	return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
