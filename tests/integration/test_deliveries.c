@@ -205,7 +205,7 @@ static void product(json_t *body, char *id)
 
 /* Order → draft → (a round adding the mask duties) → accept, sign → active on both connectors;
  * the contract id is written to contract. */
-static void contract_for(const char *product, json_t *order, json_t *mask_duties, char *contract)
+static void contract_for(const char *product, json_t *order, json_t *mask_duties, json_t *constraint, char *contract)
 {
 	json_t *out = NULL;
 	char path[256], body[512];
@@ -242,6 +242,9 @@ static void contract_for(const char *product, json_t *order, json_t *mask_duties
 	json_t *v;
 	json_array_foreach(mask_duties, i, v) json_array_append(obl, v);
 	json_decref(mask_duties);
+	if (constraint) /* narrowed further: one more constraint on the permission */
+		json_array_append_new(json_object_get(json_array_get(json_object_get(policy, "permission"), 0), "constraint"),
+				      constraint);
 	snprintf(path, sizeof path, "/api/v1/contracts/%s/proposals", contract);
 	expect(post(op, path, S.tax_tok,
 		    json_pack("{s:i, s:{s:o}, s:s}", "base_version", 1, "patch", "policy", policy, "note", "按白皮书要求脱敏"), &out),
@@ -381,11 +384,11 @@ static void test_products_and_contracts(void **state)
 			       "法定代表人身份证号", "联系电话", "purposes", "信贷审批", "count", 6),
 		     json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:s}]", "action", "mask", "field", "法定代表人身份证号", "rule",
 			       "keep_first6_last4", "action", "mask", "field", "联系电话", "rule", "keep_first3_last4"),
-		     S.api_contract);
+		     NULL, S.api_contract);
 	contract_for(S.dataset,
 		     json_pack("{s:[s], s:[s, s, s], s:[s]}", "actions", "download", "fields", "纳税人识别号",
 			       "法定代表人身份证号", "联系电话", "purposes", "企业经营评估"),
-		     json_pack("[{s:s, s:s, s:s}]", "action", "mask", "field", "法定代表人身份证号", "rule", "resident_id"),
+		     json_pack("[{s:s, s:s, s:s}]", "action", "mask", "field", "法定代表人身份证号", "rule", "resident_id"), NULL,
 		     S.ds_contract);
 	token_for(S.api_contract, S.api_token);
 	token_for(S.ds_contract, S.ds_token);
@@ -690,6 +693,58 @@ static void test_receipts(void **state)
 	json_decref(out);
 }
 
+/* A token bound to the bank's connector works only in that connector's signed calls; a contract's
+ * rowFilter constraint admits only its values of the product's row_filter parameter. */
+static void test_connector_token_and_row_filter(void **state)
+{
+	(void)state;
+	answer a;
+	json_t *out = NULL;
+	char path[600], token[TDS_CONTRACT_TOKEN_MAX_LEN + 1];
+	snprintf(path, sizeof path, "/api/v1/contracts/%s/tokens", S.ds_contract);
+	call(op, false, "POST", path, NULL, NULL, "{}", S.bank_key, S.bank_serial, &a);
+	expect(a.status, 201, a.json, "connector token");
+	assert_non_null(json_object_get(json_object_get(json_object_get(a.json, "claims"), "sub"), "connector"));
+	snprintf(token, sizeof token, "%s", tds_json_str(a.json, "token", ""));
+	answer_free(&a);
+	snprintf(path, sizeof path, "/data/v1/products/%s/export?format=ndjson&limit=1&purpose=%s&fields=%s", S.dataset,
+		 "%E4%BC%81%E4%B8%9A%E7%BB%8F%E8%90%A5%E8%AF%84%E4%BC%B0", "%E8%81%94%E7%B3%BB%E7%94%B5%E8%AF%9D"); /* 联系电话 */
+	call(tax, true, "GET", path, token, NULL, NULL, NULL, NULL, &a);
+	refused(&a, 403, "token_wrong_connector", "connector token without the connector's signature");
+	call(tax, true, "GET", path, token, NULL, NULL, S.bank_key, S.bank_serial, &a);
+	expect(a.status, 200, a.json, "connector token, signed");
+	assert_string_equal(a.body.data, "{\"联系电话\":\"138****5678\"}\n");
+	answer_free(&a);
+	/* a product partitioned by industry: its row_filter parameter is the request's row filter */
+	char prd[64], ctr[64], tok[TDS_CONTRACT_TOKEN_MAX_LEN + 1];
+	product(json_pack("{s:s, s:s, s:s, s:[s], s:{s:s, s:[s, s], s:[{s:s, s:s, s:s}]}}", "resource_id", S.resource, "name",
+			  "分行业企业名录接口", "form", "api", "scenarios", "信贷审批", "spec", "mode", "wizard", "fields", "企业名称",
+			  "所属行业", "filters", "field", "所属行业", "op", "eq", "param", "row_filter"),
+		prd);
+	contract_for(prd,
+		     json_pack("{s:[s], s:[s, s], s:[s]}", "actions", "query", "fields", "企业名称", "所属行业", "purposes",
+			       "信贷审批"),
+		     json_array(),
+		     json_pack("{s:s, s:s, s:[s]}", "leftOperand", "rowFilter", "operator", "isAnyOf", "rightOperand", "软件业"),
+		     ctr);
+	token_for(ctr, tok);
+	snprintf(path, sizeof path, "/data/v1/products/%s/query", prd);
+	call(tax, true, "POST", path, tok, NULL,
+	     "{\"parameters\":{\"row_filter\":\"软件业\"},\"fields\":[\"企业名称\"],\"purpose\":\"信贷审批\"}", NULL, NULL, &a);
+	expect(a.status, 200, a.json, "row filter within the contract");
+	assert_int_equal(json_array_size(json_object_get(a.json, "items")), 1);
+	assert_string_equal(row_str(json_object_get(a.json, "items"), 0, "企业名称"), "杭州某科技有限公司");
+	answer_free(&a);
+	call(tax, true, "POST", path, tok, NULL,
+	     "{\"parameters\":{\"row_filter\":\"批发业\"},\"fields\":[\"企业名称\"],\"purpose\":\"信贷审批\"}", NULL, NULL, &a);
+	expect(a.status, 403, a.json, "row filter outside the contract");
+	assert_string_equal(err_code(a.json), "row_filter_not_allowed");
+	assert_non_null(strstr(tds_json_str(json_object_get(json_object_get(a.json, "error"), "details"), "clause", ""),
+			       "permission[0].constraint"));
+	answer_free(&a);
+	(void)out;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -698,6 +753,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_dataset_export),
 	    cmocka_unit_test(test_receipts),
+	    cmocka_unit_test(test_connector_token_and_row_filter),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
