@@ -154,7 +154,8 @@ int tds_operation_check(const json_t *app, const json_t *entries, const char *ap
  * A rejection needs "reasons" and "advice" (整改建议) (TDS_EINVAL "reasons_required" /
  * "advice_required"); an approval with a finding not ok is TDS_EUNPROC "findings_contradict_decision".
  * Nobody reviews their own organisation's application (TDS_EPERM "own_application"); other roles
- * are TDS_EPERM "wrong_role". In final_review the final and regulator decisions are both needed:
+ * are TDS_EPERM "wrong_role"; the final decision is made by another account than the round's
+ * initial one (four eyes: TDS_EPERM "same_reviewer"). In final_review the final and regulator decisions are both needed:
  * the second approval makes the application approved and creates its authorization list in the
  * same transaction; either rejection rejects. A step already decided in this round is TDS_ECONFLICT
  * "already_decided"; a stage that does not match the state "invalid_state". Each step is a row and

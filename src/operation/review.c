@@ -79,6 +79,29 @@ typedef struct review_ctx {
 	char auth_id[TDS_ID_MAX];
 } review_ctx;
 
+/* Four eyes: the final decision is not made by the account that made this round's initial one. */
+static int same_reviewer(sqlite3 *db, const char *id, int64_t round, const char *account)
+{
+	if (!account)
+		return 0;
+	sqlite3_stmt *st;
+	int rc = tds_store_prepare(db, "SELECT 1 FROM op_steps WHERE application_id = ? AND round = ? AND stage = 'initial'"
+				       " AND actor_account = ?", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, round);
+	sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
+	int s = sqlite3_step(st);
+	if (s == SQLITE_ROW)
+		rc = tds_error_set(TDS_EPERM, "same_reviewer",
+				   "the final review is made by another reviewer than the initial one (four eyes)");
+	else if (s != SQLITE_DONE)
+		rc = tds_store_error(db, "reading review steps");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Whether the other final-stage decision (final ↔ regulator) of this round is an approval. */
 static int other_final(sqlite3 *db, const char *id, int64_t round, const char *stage, bool *approved)
 {
@@ -115,6 +138,8 @@ static int review_tx(sqlite3 *db, void *arg)
 		rc = tds_error_set(TDS_EUNPROC, "regulator_not_required",
 				   "this scenario (no AI training, no special supervision data) has no regulator review");
 	}
+	if (!rc && !strcmp(x->d->stage, "final"))
+		rc = same_reviewer(db, a.id, a.round, x->who->account);
 	if (!rc)
 		rc = op_step_add_tx(db, a.id, a.round, x->d->stage, x->approve ? "approve" : "reject", x->who, x->d->role,
 				    x->findings, x->reasons, x->advice, x->now);

@@ -375,7 +375,8 @@ static void test_ai_training_regulator(void **state)
 	json_decref(out);
 	review(id, S.auth_tok, "{\"stage\":\"accept\",\"decision\":\"approve\"}", 200, NULL);
 	review(id, S.auth_tok, INITIAL_OK, 200, NULL);
-	review(id, S.auth_tok, FINAL_OK, 200, NULL);
+	review(id, S.auth_tok, FINAL_OK, 403, "same_reviewer"); /* four eyes: initial and final by two accounts */
+	review(id, admin, FINAL_OK, 200, NULL);
 	out = get_app(id, S.ai_tok);
 	assert_string_equal(tds_json_str(out, "state", ""), "final_review"); /* waiting for the regulator */
 	json_decref(out);

@@ -53,6 +53,8 @@ static const tds_operation_caller AUTHOP = {.org = ORG_AUTH, .account = "acc_01J
 					    .roles = TDS_ROLE_AUTH_OPERATOR};
 static const tds_operation_caller AUTHOP2 = {.org = ORG_AUTH, .account = "acc_01JAVTH2CCAAAAAAAAAAAAAAAA",
 					     .roles = TDS_ROLE_AUTH_OPERATOR};
+static const tds_operation_caller AUTHOP3 = {.org = ORG_AUTH, .account = "acc_01JAVTH3CCAAAAAAAAAAAAAAAA",
+					     .roles = TDS_ROLE_AUTH_OPERATOR};
 static const tds_operation_caller REGULATOR = {.org = ORG_REG, .account = "acc_01JREGACCAAAAAAAAAAAAAAAAA",
 					       .roles = TDS_ROLE_REGULATOR};
 static const tds_operation_caller NOORG = {.account = "acc_01JN0RGACCAAAAAAAAAAAAAAAA", .roles = TDS_ROLE_CONSUMER};
@@ -624,7 +626,8 @@ static void test_regulator_joins(void **state)
 	expect(review_rc(&AUTHOP, id, REG_OK), TDS_EPERM, "wrong_role");
 	ok(review_rc(&AUTHOP2, id, FINAL_OK));
 	assert_string_equal(state_of(id), "final_review");
-	expect(review_rc(&AUTHOP, id, FINAL_OK), TDS_ECONFLICT, "already_decided");
+	expect(review_rc(&AUTHOP, id, FINAL_OK), TDS_EPERM, "same_reviewer"); /* four eyes */
+	expect(review_rc(&AUTHOP3, id, FINAL_OK), TDS_ECONFLICT, "already_decided");
 	ok(review_rc(&REGULATOR, id, REG_OK));
 	json_t *out;
 	ok(tds_operation_application_get(F->op, &BANK, id, &out));
