@@ -485,8 +485,9 @@ static int violation_list(tds_req *req, tds_resp *resp)
 	int limit, rc;
 	json_t *out;
 	const tds_principal *p = req->principal;
-	/* on a connector every local account is the connector organisation's: its records are theirs */
-	if (ct_of(req)->is_operator && !(p->roles & STAFF_ROLES)) {
+	/* on a connector its own accounts (no organisation of their own: they are the connector
+	   organisation's) see its records; an account of another organisation only its own contracts' */
+	if (!(p->roles & STAFF_ROLES) && (ct_of(req)->is_operator || p->org_id)) {
 		if (!p->org_id)
 			return tds_error_set(TDS_EPERM, "no_organisation", "violations are seen by the parties' organisations");
 		org = p->org_id;
@@ -505,10 +506,13 @@ static int local_contract(tds_req *req, tds_resp *resp)
 	int rc = tds_contract_local_get(ct_of(req), tds_req_param(req, "id"), &out);
 	if (rc)
 		return rc;
-	/* the connector's local accounts belong to its organisation, a party of every contract it holds
-	   (their local org ids are not the operator's); a signed call of another node is not one */
+	/* the connector's own accounts (no organisation of their own) belong to its organisation, a
+	   party of every contract it holds; an account of an organisation must be of a party; a signed
+	   call of another node is not one */
 	const tds_principal *p = req->principal;
-	if (!p->account_id && (p->roles & TDS_ROLE_NODE)) {
+	if ((!p->account_id && (p->roles & TDS_ROLE_NODE)) ||
+	    (!(p->roles & TDS_ROLE_ADMIN) && p->org_id && strcmp(p->org_id, tds_json_str(out, "provider_org", "")) &&
+	     strcmp(p->org_id, tds_json_str(out, "consumer_org", "")))) {
 		json_decref(out);
 		return tds_error_set(TDS_ENOTFOUND, "contract_not_found", "this connector holds no such contract");
 	}
