@@ -177,6 +177,13 @@ static json_t *cell_json(sqlite3_stmt *st, const dlv_column *c, tds_buf *tmp)
 	int t = sqlite3_column_type(st, c->col);
 	if (t == SQLITE_NULL)
 		return json_null();
+	if (t == SQLITE_BLOB) { /* not from CSV imports; delivered as hex, never as raw bytes */
+		tds_buf_reset(tmp);
+		if (tds_buf_puts(tmp, "\\x") ||
+		    tds_hex_encode(sqlite3_column_blob(st, c->col), (size_t)sqlite3_column_bytes(st, c->col), tmp))
+			return NULL;
+		return json_stringn(tmp->data, tmp->len);
+	}
 	if (t == SQLITE_INTEGER && !c->product_mask && !c->duty_mask)
 		return json_integer(sqlite3_column_int64(st, c->col));
 	const char *v = (const char *)sqlite3_column_text(st, c->col);
@@ -592,7 +599,7 @@ static int write_rows(sqlite3_stmt *st, const dlv_column *cols, size_t n, int li
 	}
 	int64_t last_rowid = 0;
 	bool more = false;
-	int s;
+	int s = SQLITE_DONE;
 	while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
 		if (r->rows == limit) {
 			more = true;
@@ -957,6 +964,7 @@ static int record_get(sqlite3 *db, const char *id, json_t **out)
 typedef struct receipt_ctx {
 	tds_delivery *d;
 	const char *id, *hash, *org, *account, *node;
+	const char *contract; /* a token's contract: the delivery must be under it */
 	bool mismatch;
 	json_t *rec;
 } receipt_ctx;
@@ -978,8 +986,9 @@ static int receipt_tx(sqlite3 *db, void *p)
 	int rc = record_get(db, x->id, &x->rec);
 	if (rc)
 		return rc;
-	if (x->org && strcmp(x->org, tds_json_str(x->rec, "consumer_org", "")))
-		return tds_error_set(TDS_ENOTFOUND, "delivery_not_found", "no such delivery");
+	if ((x->org && strcmp(x->org, tds_json_str(x->rec, "consumer_org", ""))) ||
+	    (x->contract && strcmp(x->contract, tds_json_str(x->rec, "contract_id", ""))))
+		return tds_error_set(TDS_ENOTFOUND, "delivery_not_found", "no such delivery under this consumer and contract");
 	bool same = hash_equal(x->hash, tds_json_str(x->rec, "content_hash", ""));
 	bool confirmed = !strcmp(tds_json_str(x->rec, "receipt", ""), "confirmed");
 	if (same && confirmed)
@@ -1045,9 +1054,8 @@ int tds_delivery_receipt(tds_delivery *d, const tds_delivery_caller *who, const 
 		x.node = c.connector[0] ? c.connector : NULL;
 		snprintf(contract, sizeof contract, "%s", c.contract_id);
 	}
+	x.contract = contract[0] ? contract : NULL;
 	int rc = tds_store_tx(d->store, receipt_tx, &x);
-	if (!rc && contract[0] && strcmp(contract, tds_json_str(x.rec, "contract_id", "")))
-		rc = tds_error_set(TDS_ENOTFOUND, "delivery_not_found", "no such delivery under the token's contract");
 	if (!rc && x.mismatch)
 		rc = tds_error_set(TDS_ECONFLICT, "receipt_hash_mismatch",
 				   "the hash is not that of the bytes delivered (%s); the refusal is evidenced",

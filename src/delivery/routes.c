@@ -118,6 +118,8 @@ static int query(tds_req *req, tds_resp *resp)
 
 static int export(tds_req *req, tds_resp *resp)
 {
+	if (strcmp(req->method, "GET")) /* HEAD would decide, charge and record a page nobody receives */
+		return tds_error_set(TDS_EINVAL, "method_not_allowed", "an export is fetched with GET");
 	const char *format = tds_req_query(req, "format"), *fields = tds_req_query(req, "fields");
 	tds_delivery_request rq = {.product_id = tds_req_param(req, "id"),
 				   .purpose = tds_req_query(req, "purpose"),
