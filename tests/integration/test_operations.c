@@ -28,7 +28,8 @@
 static tn_node *op, *tax;
 static char *admin;
 static char env_op[300];
-static char *const OP_ENV[] = {"TDS_LEDGER_CHECKPOINT_INTERVAL_S=0", NULL};
+static char *const OP_ENV[] = {"TDS_LEDGER_CHECKPOINT_INTERVAL_S=0", "TDS_OPERATION_INITIAL_REVIEW_DAYS=2",
+			       "TDS_OPERATION_FINAL_REVIEW_DAYS=7", NULL};
 static char *con_env[] = {env_op, "TDS_LEDGER_CHECKPOINT_INTERVAL_S=0", "TDS_CONNECTOR_HEARTBEAT_INTERVAL_S=1", NULL};
 
 static struct {
@@ -258,6 +259,11 @@ static void test_credit_assessment(void **state)
 	snprintf(path, sizeof path, "/api/v1/applications/%s/submit", id);
 	expect(tn_json(op, "POST", path, S.bank_tok, "{\"note\":\"请审核\"}", &out), 200, out, "submit");
 	assert_string_equal(tds_json_str(out, "state", ""), "submitted");
+	int64_t due = 0, at = 0;
+	assert_int_equal(tds_time_parse(tds_json_str(out, "due_at", ""), &due), 0);
+	assert_int_equal(tds_time_parse(tds_json_str(out, "submitted_at", ""), &at), 0);
+	assert_int_equal(due - at, 2 * 86400000LL); /* operation.initial_review_days = 2 */
+	assert_false(tds_json_bool(out, "overdue", true));
 	json_decref(out);
 
 	/* 2. the authorization operator accepts it and rejects it at the initial review with advice */
@@ -293,6 +299,11 @@ static void test_credit_assessment(void **state)
 	/* 4. accepted, initial and final approval: the authorization list */
 	review(id, S.auth_tok, "{\"stage\":\"accept\",\"decision\":\"approve\"}", 200, NULL);
 	review(id, S.auth_tok, INITIAL_OK, 200, NULL);
+	out = get_app(id, S.bank_tok);
+	int64_t now = tds_now_ms();
+	assert_int_equal(tds_time_parse(tds_json_str(out, "due_at", ""), &due), 0);
+	assert_true(due > now + 6 * 86400000LL && due <= now + 7 * 86400000LL); /* operation.final_review_days = 7 */
+	json_decref(out);
 	review(id, S.reg_tok,
 	       "{\"stage\":\"regulator\",\"decision\":\"approve\",\"findings\":{\"supervision\":{\"ok\":true,\"note\":\"x\"}}}",
 	       422, "regulator_not_required");
