@@ -274,8 +274,46 @@ int ct_entry_new(const json_t *doc, bool provider, const char *provider_org, con
 	return 0;
 }
 
+/* The rule part of a counter's clause ("permission[0]" of "permission[0].constraint[2]"): its length. */
+static size_t rule_len(const char *clause)
+{
+	const char *c = strstr(clause, ".constraint[");
+	return c ? (size_t)(c - clause) : strlen(clause);
+}
+
+/* The one counter of `arr` of this kind in the rule of `clause`; NULL when none or several. */
+static const json_t *only_of_kind(const json_t *arr, const char *kind, const char *clause)
+{
+	size_t i, rl = rule_len(clause);
+	const json_t *v, *found = NULL;
+	json_array_foreach(arr, i, v) {
+		const char *c = tds_json_str(v, "clause", "");
+		if (strcmp(tds_json_str(v, "kind", ""), kind) || rule_len(c) != rl || strncmp(c, clause, rl))
+			continue;
+		if (found)
+			return NULL;
+		found = v;
+	}
+	return found;
+}
+
+/* The counter of the old snapshot that counter `a` of the new policy continues: the one with the
+ * same clause and kind; else, when a constraint was added or removed before it (its clause moved),
+ * the only counter of that kind in the same rule, if the new rule has only one too. */
+static const json_t *carried_from(const json_t *old, const json_t *mine, const json_t *a)
+{
+	const char *clause = tds_json_str(a, "clause", "-"), *kind = tds_json_str(a, "kind", "-");
+	size_t j;
+	const json_t *b;
+	json_array_foreach(old, j, b) {
+		if (!strcmp(clause, tds_json_str(b, "clause", "+")) && !strcmp(kind, tds_json_str(b, "kind", "+")))
+			return b;
+	}
+	return only_of_kind(mine, kind, clause) == a ? only_of_kind(old, kind, clause) : NULL;
+}
+
 /* Sets the counters of `to` from a snapshot JSON of any version: the same policy restores as is;
- * another carries each counter whose clause and kind the new policy has. */
+ * another carries each counter the new policy continues (carried_from). */
 static int counters_from_snapshot(ct_entry *to, const json_t *snap)
 {
 	if (strcmp(tds_json_str(snap, "policy", ""), tds_policy_uid(to->policy)) == 0)
@@ -284,13 +322,11 @@ static int counters_from_snapshot(ct_entry *to, const json_t *snap)
 	int rc = tds_policy_counters_snapshot(to->counters, &mine);
 	if (rc)
 		return rc;
-	size_t i, j;
-	json_t *a, *b;
+	size_t i;
+	json_t *a;
 	json_array_foreach(json_object_get(mine, "counters"), i, a) {
-		json_array_foreach(json_object_get(snap, "counters"), j, b) {
-			if (strcmp(tds_json_str(a, "clause", "-"), tds_json_str(b, "clause", "+")) ||
-			    strcmp(tds_json_str(a, "kind", "-"), tds_json_str(b, "kind", "+")))
-				continue;
+		const json_t *b = carried_from(json_object_get(snap, "counters"), json_object_get(mine, "counters"), a);
+		if (b) {
 			tds_policy_slot_state st = {.slot = (uint32_t)i, .window = tds_json_int(b, "window", 0)};
 			const json_t *u = json_object_get(b, "used");
 			const char *kind = tds_json_str(a, "kind", "");
@@ -305,7 +341,6 @@ static int counters_from_snapshot(ct_entry *to, const json_t *snap)
 				st.used = (uint64_t)json_integer_value(u);
 			}
 			tds_policy_counters_set(to->counters, &st);
-			break;
 		}
 	}
 	json_decref(mine);

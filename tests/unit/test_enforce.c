@@ -476,6 +476,36 @@ static void test_counters_survive_restart(void **state)
 	json_decref(local);
 }
 
+/* An amendment that adds a constraint before the count (here the validity window's lower bound)
+ * moves the count's clause from constraint[0] to constraint[1]: what was used still counts. */
+static void test_amendment_moving_the_count(void **state)
+{
+	(void)state;
+	tds_contract_outcome o;
+	tds_contract_request good = req_for(C1, GOOD_FIELDS, 2);
+	file_contract(C1, 5, 10, true);
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(decide(&good, &o), "permit");
+	int64_t now = tds_now_ms();
+	json_t *doc = document(C1, 2, 5, 10, now - 3600000, now + 86400000);
+	char from[TDS_TIME_MAX];
+	tds_time_format(now - 3600000, from);
+	json_t *cons = json_object_get(json_array_get(json_object_get(json_object_get(doc, "policy"), "permission"), 0),
+				       "constraint");
+	json_array_insert_new(cons, 0, json_pack("{s:s, s:s, s:s}", "leftOperand", "dateTime", "operator", "gteq",
+						 "rightOperand", from));
+	ok(apply(C1, "amended", filed_body(doc, 0)));
+	json_decref(doc);
+	assert_string_equal(decide(&good, &o), "permit"); /* 4 of 5 */
+	assert_int_equal(o.version, 2);
+	assert_string_equal(decide(&good, &o), "permit"); /* 5 of 5 */
+	assert_string_equal(decide(&good, &o), "count_exhausted");
+	/* and so after a restart */
+	close_ct();
+	open_ct(TAX);
+	assert_string_equal(decide(&good, &o), "count_exhausted");
+}
+
 #define THREADS 8
 #define PER_THREAD 200
 #define LIMIT 1000
@@ -812,6 +842,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_contract_states, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_feed_items_refused, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_counters_survive_restart, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_amendment_moving_the_count, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_exact_under_threads, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tokens, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_key_rotation_during_verification, fx_setup, fx_teardown),
