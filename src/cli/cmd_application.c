@@ -131,7 +131,7 @@ static void print_human(const json_t *out)
 {
 	/* an application or a list of them: one line each, then the issues and steps */
 	const json_t *items = json_object_get(out, "items");
-	if (items) {
+	if (items && !json_object_get(out, "id")) { /* a page (an authorization list has items too) */
 		size_t i;
 		json_t *it;
 		json_array_foreach(items, i, it) {
@@ -145,6 +145,45 @@ static void print_human(const json_t *out)
 		}
 		if (!json_array_size(items))
 			puts("(无 none)");
+		return;
+	}
+	const char *id = tds_json_str(out, "id", "");
+	size_t i;
+	json_t *v;
+	if (!strncmp(id, "apl_", 4)) {
+		/* an application: its state, issues and progress (审核进度) */
+		printf("申请 application %s  状态 state %s  轮次 round %lld%s\n", id, tds_json_str(out, "state", ""),
+		       (long long)tds_json_int(out, "round", 0), tds_json_bool(out, "regulator_required", false) ? "  监管会审 regulator joins" : "");
+		printf("场景 scenario: %s (%s)\n", tds_json_str(json_object_get(out, "scenario"), "name", ""), tds_json_str(out, "purpose", ""));
+		if (tds_json_str(out, "due_at", NULL))
+			printf("期限 due: %s%s\n", tds_json_str(out, "due_at", ""), tds_json_bool(out, "overdue", false) ? "  已逾期 OVERDUE" : "");
+		json_array_foreach(json_object_get(out, "issues"), i, v)
+			printf("  问题 issue  %-40s %s: %s\n", tds_json_str(v, "path", ""), tds_json_str(v, "code", ""),
+			       tds_json_str(v, "reason", ""));
+		json_array_foreach(json_object_get(out, "steps"), i, v) {
+			printf("  %s  第%lld轮 %-9s %-9s %s", tds_json_str(v, "at", ""), (long long)tds_json_int(v, "round", 0),
+			       tds_json_str(v, "stage", ""), tds_json_str(v, "decision", ""), tds_json_str(v, "reviewer", "-"));
+			if (tds_json_str(v, "reasons", NULL))
+				printf("  理由 reasons: %s", tds_json_str(v, "reasons", ""));
+			if (tds_json_str(v, "advice", NULL))
+				printf("  整改建议 advice: %s", tds_json_str(v, "advice", ""));
+			putchar('\n');
+		}
+		if (tds_json_str(out, "authorization_id", NULL))
+			printf("授权清单 authorization list: %s\n", tds_json_str(out, "authorization_id", ""));
+		return;
+	}
+	if (!strncmp(id, "aut_", 4)) {
+		printf("授权清单 authorization list %s  持有 holder %s  %s  %s — %s\n", id, tds_json_str(out, "holder_org", ""),
+		       tds_json_str(out, "state", ""), tds_json_str(out, "valid_from", ""), tds_json_str(out, "valid_to", ""));
+		json_array_foreach(json_object_get(out, "items"), i, v) {
+			printf("  %s (%s)  用途 purpose %s  字段 fields:", tds_json_str(v, "name", ""), tds_json_str(v, "entry_id", ""),
+			       tds_json_str(json_object_get(v, "scope_of_use"), "purpose", ""));
+			size_t k;
+			json_t *f;
+			json_array_foreach(json_object_get(v, "fields"), k, f) printf(" %s", tds_json_str(f, "name", ""));
+			putchar('\n');
+		}
 		return;
 	}
 	char *s = json_dumps(out, JSON_INDENT(2));

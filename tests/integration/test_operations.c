@@ -544,6 +544,18 @@ static void test_cli(void **state)
 	free(out);
 	assert_string_equal(tds_json_str(j, "application_id", ""), id);
 	json_decref(j);
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s application show %s", bin, op->api, S.bank_tok, id);
+	assert_int_equal(tn_run(cmd, &out), 0); /* human-readable: state, steps, the list */
+	assert_non_null(strstr(out, "状态 state approved"));
+	assert_non_null(strstr(out, "final"));
+	assert_non_null(strstr(out, aut));
+	free(out);
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s authorization show %s", bin, op->api, S.bank_tok, aut);
+	assert_int_equal(tn_run(cmd, &out), 0);
+	if (!strstr(out, "企业纳税信息查询"))
+		fail_msg("authorization show: %s", out);
+	assert_non_null(strstr(out, "credit-risk"));
+	free(out);
 	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s application list --state approved", bin, op->api, S.bank_tok);
 	assert_int_equal(tn_run(cmd, &out), 0);
 	assert_non_null(strstr(out, id));
