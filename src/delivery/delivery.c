@@ -318,9 +318,7 @@ static bool decimal_valid(const char *s)
 	return *p == 0;
 }
 
-/* Binds the caller's parameters to st by name and declared type; unknown, missing and mistyped
- * ones are refused. *row_filter: the value of a "row_filter" parameter (text), else NULL. */
-static int bind_params(sqlite3_stmt *st, const json_t *declared, const json_t *given, const char **row_filter)
+int dlv_bind_params(sqlite3_stmt *st, const json_t *declared, const json_t *given, const char **row_filter)
 {
 	*row_filter = NULL;
 	if (given && !json_is_object(given))
@@ -778,7 +776,7 @@ int tds_delivery_query(tds_delivery *d, const tds_delivery_caller *who, const td
 					   cols[i].name);
 			goto out;
 		}
-	if ((rc = bind_params(st, json_object_get(p.spec, "parameters"), rq->parameters, &row_filter)))
+	if ((rc = dlv_bind_params(st, json_object_get(p.spec, "parameters"), rq->parameters, &row_filter)))
 		goto out;
 	/* the decision: everything the caller could get wrong was checked above */
 	if ((rc = decide(d, who, rq, TDS_POLICY_ACTION_QUERY, row_filter, &k)))

@@ -49,7 +49,16 @@ typedef struct dlv_column {
  * "mask_rule_unsupported" for hash. */
 int dlv_mask_from_json(const json_t *m, tds_anon_mask *out);
 
-/* Writes one value (already masked where needed) of the row in the given format. */
+/* Binds the caller's parameters (`given`, a JSON object or NULL) to st by name (":name") and by the
+ * type each has in `declared` (the product's [{"name","type","required"}]): integer a JSON integer,
+ * decimal a decimal string or an integer, boolean true/false, text a string of at most
+ * TDS_DELIVERY_PARAM_MAX bytes, date "YYYY-MM-DD" (a calendar date), datetime RFC 3339; an optional
+ * parameter not given (or null) is bound NULL. TDS_EINVAL "invalid_parameters" (not an object),
+ * "unknown_parameter", "missing_parameter", "invalid_parameter_type". *row_filter: the value of a
+ * text parameter named "row_filter", else NULL (borrowed from given). */
+int dlv_bind_params(sqlite3_stmt *st, const json_t *declared, const json_t *given, const char **row_filter);
+
+/* Appends v[0..n) as one CSV cell: as is, or quoted ("" for a quote) when it holds , " CR or LF. */
 int dlv_csv_cell(tds_buf *b, const char *v, size_t n);
 
 #endif
