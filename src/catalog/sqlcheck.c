@@ -175,6 +175,36 @@ static long first_token(const char *s, size_t n, size_t from)
 	return next_token(s, n, &pos, &st, &len) == TK_END ? -1 : (long)st;
 }
 
+/* Offset and name of the table-valued function a FROM or JOIN names ("FROM json_each(" or "JOIN
+ * pragma_table_list"); -1 when none is found. */
+static long find_table_function(const char *s, size_t n, const char *table, char *name, size_t cap)
+{
+	size_t pos = 0, st, len, st2, len2;
+	tok_kind k;
+	bool after_from = false;
+	while ((k = next_token(s, n, &pos, &st, &len)) != TK_END) {
+		if (k == TK_IDENT && (same(s + st, len, "FROM") || same(s + st, len, "JOIN"))) {
+			after_from = true;
+			continue;
+		}
+		if (after_from && (k == TK_IDENT || k == TK_QUOTED)) {
+			char buf[128];
+			if (k == TK_QUOTED ? !unquote(s + st, len, buf, sizeof buf) : len >= sizeof buf)
+				buf[0] = 0;
+			else if (k == TK_IDENT)
+				snprintf(buf, sizeof buf, "%.*s", (int)len, s + st);
+			size_t p2 = pos;
+			bool call = next_token(s, n, &p2, &st2, &len2) == TK_OTHER && s[st2] == '(';
+			if (buf[0] && sqlite3_stricmp(buf, table) && (call || sqlite3_strnicmp(buf, "pragma_", 7) == 0)) {
+				snprintf(name, cap, "%s", buf);
+				return (long)st;
+			}
+		}
+		after_from = false;
+	}
+	return -1;
+}
+
 /* ---- the authorizer ---- */
 
 typedef struct auth_ctx {
@@ -304,6 +334,17 @@ static int denial_error(sqlite3 *db, const auth_ctx *a, const char *sql, size_t 
 		off = find_ident(sql, n, "RECURSIVE");
 		return SQL_ERR(off >= 0 ? off : find_ident(sql, n, a->name),
 			       "recursive common table expressions are not allowed");
+	}
+	if (a->action == SQLITE_UPDATE && schema_table(a->name)) {
+		/* SQLite writes its schema when it instantiates an eponymous virtual table: a table-valued
+		   function (json_each, pragma_…), never a write of the query's own */
+		char fn[128];
+		off = find_table_function(sql, n, a->table, fn, sizeof fn);
+		if (off >= 0)
+			return SQL_ERR(off, "the table-valued function %s() is not allowed; a product reads only its resource's "
+					    "table \"%s\"", fn, a->table);
+		return SQL_ERR(-1, "table-valued functions and virtual tables are not allowed; a product reads only its "
+				   "resource's table \"%s\"", a->table);
 	}
 	switch (a->action) {
 	case SQLITE_READ:
