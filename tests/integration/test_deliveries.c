@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "contract/contract.h"
 #include "crypto/crypto.h"
@@ -682,6 +683,26 @@ static void test_receipts(void **state)
 	refused(&a, 401, NULL, "anonymous list");
 	call(op, false, "GET", "/api/v1/deliveries", admin, NULL, NULL, NULL, NULL, &a);
 	refused(&a, 409, "not_a_connector", "operator list");
+	/* the metering records, one per delivery, written with it (read from the node's database) */
+	char dbp[512];
+	snprintf(dbp, sizeof dbp, "%s/tds.db", tax->dir);
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	assert_int_equal(sqlite3_open_v2(dbp, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT count(*), sum(m.rows), sum(m.bytes = r.bytes AND m.rows = r.rows AND "
+					    "m.contract_id = r.contract_id AND m.product_id = r.product_id), sum(m.calls) "
+					    "FROM delivery_metering m JOIN delivery_records r ON r.id = m.delivery_id",
+					    -1, &q, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 8);
+	assert_int_equal(sqlite3_column_int(q, 1), 2 + 1 + 1 + 0 + 1 + 1 + 2 + 1); /* rows of the 8 pages */
+	assert_int_equal(sqlite3_column_int(q, 2), 8);
+	assert_int_equal(sqlite3_column_int(q, 3), 8);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
 	/* evidence on the bureau's connector: the delivery with its hash, the receipt, the refusal */
 	snprintf(path, sizeof path, "/api/v1/ledger/search?subject=%s&limit=50", S.delivery);
 	expect(tn_json(tax, "GET", path, tax_admin, NULL, &out), 200, out, "evidence");
