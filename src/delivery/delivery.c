@@ -581,8 +581,9 @@ static const char *content_type_of(tds_delivery_format f)
 					  : "application/json";
 }
 
-/* Writes up to limit rows of st (already positioned) into r->body; *more when another row followed.
- * rowid_col >= 0: the export's rowid column, whose last value becomes the next cursor. */
+/* Writes up to limit rows of st (already positioned) into r->body, counting them in r->rows; when
+ * another row follows, r->next_cursor is set: the last rowid (rowid_col >= 0, exports) or the offset
+ * after this page (API). */
 static int write_rows(sqlite3_stmt *st, const dlv_column *cols, size_t n, int limit, tds_delivery_format f,
 		      int rowid_col, int64_t offset, tds_delivery_result *r)
 {

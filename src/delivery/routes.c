@@ -60,12 +60,15 @@ static int send_result(tds_resp *resp, tds_delivery_result *r)
 	snprintf(rows, sizeof rows, "%lld", (long long)r->rows);
 	int rc = tds_resp_data(resp, 200, r->content_type, r->body.data, r->body.len);
 	if (!rc)
-		rc = tds_resp_header(resp, "X-Delivery-Id", r->id) || tds_resp_header(resp, "X-Contract-Id", r->contract_id) ||
-				     tds_resp_header(resp, "X-Content-Hash", r->content_hash) ||
-				     tds_resp_header(resp, "X-Rows", rows) ||
-				     (r->next_cursor[0] && tds_resp_header(resp, "X-Next-Cursor", r->next_cursor))
-			 ? tds_error_set(TDS_EINTERNAL, NULL, "response headers")
-			 : 0;
+		rc = tds_resp_header(resp, "X-Delivery-Id", r->id);
+	if (!rc)
+		rc = tds_resp_header(resp, "X-Contract-Id", r->contract_id);
+	if (!rc)
+		rc = tds_resp_header(resp, "X-Content-Hash", r->content_hash);
+	if (!rc)
+		rc = tds_resp_header(resp, "X-Rows", rows);
+	if (!rc && r->next_cursor[0])
+		rc = tds_resp_header(resp, "X-Next-Cursor", r->next_cursor);
 	tds_delivery_result_free(r);
 	return rc;
 }
