@@ -51,6 +51,9 @@ int tds_cli_order(const char *node_url, const char *token, int argc, char **argv
 /* tds token (create | revoke), tds decision, tds violation (list | unfreeze | contract): the usage-control
  * client verbs (cmd_enforce.c); argv[0] is the noun. */
 int tds_cli_enforce(const char *node_url, const char *token, int argc, char **argv);
+/* tds delivery (query | export | receipt | list): the data-plane client verbs (cmd_delivery.c); the
+ * consumer's token comes from TDS_USAGE_TOKEN. */
+int tds_cli_delivery(const char *node_url, const char *token, int argc, char **argv);
 
 /* tds application (create | update | submit | list | show | overdue), tds review APL …, tds authorization
  * (list | show): the authorized operation (授权运营) client verbs (cmd_application.c); argv[0] is the noun. */

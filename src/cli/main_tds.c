@@ -54,6 +54,8 @@ static void usage(FILE *f)
 		   "             token (create CTR | revoke CTR TOK --reason R) | decision --action A … | violation (list\n"
 		   "                     | unfreeze CTR --reason R | contract CTR)\n"
 		   "                                           usage control (使用控制): tokens, decisions, violations, freezes\n"
+		   "             delivery (query PRD --field F… [--param N=V]… | export PRD --field F… [--all] | receipt DLV\n"
+		   "                     --hash H | list)      data delivery (数据交付); the token in TDS_USAGE_TOKEN\n"
 		   "             application (create --body JSON | update APL --body JSON | submit APL [--rectification T]\n"
 		   "                     | list | show APL | overdue)   review APL --stage S --decision D [--finding N=ok:NOTE]…\n"
 		   "                     authorization (list | show AUT)   authorized operation (授权运营); alone: the flags\n"
@@ -130,6 +132,8 @@ int main(int argc, char **argv)
 		return tds_cli_order(node, token, sub_argc, sub_argv);
 	if (strcmp(cmd, "token") == 0 || strcmp(cmd, "decision") == 0 || strcmp(cmd, "violation") == 0)
 		return tds_cli_enforce(node, token, sub_argc, sub_argv);
+	if (strcmp(cmd, "delivery") == 0)
+		return tds_cli_delivery(node, token, sub_argc, sub_argv);
 	if (strcmp(cmd, "application") == 0)
 		return tds_cli_application(node, token, sub_argc, sub_argv);
 	if (strcmp(cmd, "review") == 0)

@@ -49,6 +49,7 @@ static struct {
 	char api_contract[64], ds_contract[64];
 	char api_token[TDS_CONTRACT_TOKEN_MAX_LEN + 1], ds_token[TDS_CONTRACT_TOKEN_MAX_LEN + 1];
 	char delivery[64], hash[128], export_delivery[64], export_hash[128];
+	char rf_product[64], rf_token[TDS_CONTRACT_TOKEN_MAX_LEN + 1];
 	tds_key *bank_key;
 } S;
 
@@ -749,6 +750,8 @@ static void test_connector_token_and_row_filter(void **state)
 		     json_pack("{s:s, s:s, s:[s]}", "leftOperand", "rowFilter", "operator", "isAnyOf", "rightOperand", "软件业"),
 		     ctr);
 	token_for(ctr, tok);
+	snprintf(S.rf_product, sizeof S.rf_product, "%s", prd);
+	snprintf(S.rf_token, sizeof S.rf_token, "%s", tok);
 	snprintf(path, sizeof path, "/data/v1/products/%s/query", prd);
 	call(tax, true, "POST", path, tok, NULL,
 	     "{\"parameters\":{\"row_filter\":\"软件业\"},\"fields\":[\"企业名称\"],\"purpose\":\"信贷审批\"}", NULL, NULL, &a);
@@ -766,6 +769,87 @@ static void test_connector_token_and_row_filter(void **state)
 	(void)out;
 }
 
+/* The CLI: tds delivery query, export (all pages), receipt and list. */
+static int cli(const char *token, const char *node, const char *args, char **out)
+{
+	char cmd[8192];
+	snprintf(cmd, sizeof cmd, "TDS_USAGE_TOKEN='%s' %s/tds --node %s %s 2>/dev/null", token ? token : "", tn_bin_dir(),
+		 node, args);
+	*out = NULL;
+	return tn_run(cmd, out);
+}
+
+static void test_cli(void **state)
+{
+	(void)state;
+	char args[1024], *o = NULL;
+	snprintf(args, sizeof args,
+		 "delivery query %s --field 企业名称 --field 所属行业 --param row_filter=软件业 --purpose 信贷审批 --json",
+		 S.rf_product);
+	assert_int_equal(cli(S.rf_token, tax->data, args, &o), 0);
+	json_t *j = json_loads(o, 0, NULL);
+	free(o);
+	assert_non_null(j);
+	json_t *items = json_object_get(json_object_get(j, "result"), "items");
+	assert_int_equal(json_array_size(items), 1);
+	assert_string_equal(row_str(items, 0, "所属行业"), "软件业");
+	assert_true(strncmp(tds_json_str(j, "delivery_id", ""), "dlv_", 4) == 0);
+	json_decref(j);
+	/* a denial exits 1; bad usage 2 */
+	snprintf(args, sizeof args, "delivery query %s --field 企业名称 --param row_filter=批发业 --purpose 信贷审批",
+		 S.rf_product);
+	assert_int_equal(cli(S.rf_token, tax->data, args, &o), 1);
+	free(o);
+	snprintf(args, sizeof args, "delivery query %s --purpose 信贷审批", S.rf_product);
+	assert_int_equal(cli(S.rf_token, tax->data, args, &o), 2);
+	free(o);
+	snprintf(args, sizeof args, "delivery query %s --field 企业名称", S.rf_product);
+	assert_int_equal(cli(NULL, tax->data, args, &o), 2);
+	free(o);
+	assert_int_equal(cli(S.rf_token, tax->data, "delivery query prd_bad --field x", &o), 2);
+	free(o);
+	assert_int_equal(cli(S.rf_token, tax->data, "delivery frobnicate", &o), 2);
+	free(o);
+	/* the whole dataset, one row per page, one header */
+	snprintf(args, sizeof args,
+		 "delivery export %s --field 纳税人识别号 --field 联系电话 --limit 1 --all --purpose 企业经营评估", S.dataset);
+	assert_int_equal(cli(S.ds_token, tax->data, args, &o), 0);
+	assert_string_equal(o, "纳税人识别号,联系电话\r\n91310110666007217T,138****5678\r\n91330101589882738D,139****4321\r\n"
+			       "91350500676532779B,150****2222\r\n");
+	free(o);
+	snprintf(args, sizeof args,
+		 "delivery export %s --field 联系电话 --format ndjson --limit 2 --all --purpose 企业经营评估 --json", S.dataset);
+	assert_int_equal(cli(S.ds_token, tax->data, args, &o), 0);
+	j = json_loads(o, 0, NULL);
+	free(o);
+	assert_non_null(j);
+	assert_int_equal(tds_json_int(j, "rows", 0), 3);
+	json_t *pages = json_object_get(j, "pages");
+	assert_int_equal(json_array_size(pages), 2);
+	char dlv[64], hash[128];
+	snprintf(dlv, sizeof dlv, "%s", tds_json_str(json_array_get(pages, 0), "delivery_id", ""));
+	snprintf(hash, sizeof hash, "%s", tds_json_str(json_array_get(pages, 0), "content_hash", ""));
+	json_decref(j);
+	/* its receipt, and the list */
+	snprintf(args, sizeof args, "delivery receipt %s --hash %s --json", dlv, hash);
+	assert_int_equal(cli(S.ds_token, tax->api, args, &o), 0);
+	j = json_loads(o, 0, NULL);
+	free(o);
+	assert_string_equal(tds_json_str(j, "receipt", ""), "confirmed");
+	json_decref(j);
+	snprintf(args, sizeof args, "delivery receipt %s --hash sm3:%064d", dlv, 0);
+	assert_int_equal(cli(S.ds_token, tax->api, args, &o), 1);
+	free(o);
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "%s/tds --node %s --token %s delivery list --contract %s --json", tn_bin_dir(), tax->api,
+		 tax_admin, S.ds_contract);
+	assert_int_equal(tn_run(cmd, &o), 0);
+	j = json_loads(o, 0, NULL);
+	free(o);
+	assert_int_equal(json_array_size(json_object_get(j, "items")), 2 + 1 + 3 + 2); /* export pages so far */
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -775,6 +859,7 @@ int main(void)
 	    cmocka_unit_test(test_dataset_export),
 	    cmocka_unit_test(test_receipts),
 	    cmocka_unit_test(test_connector_token_and_row_filter),
+	    cmocka_unit_test(test_cli),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
