@@ -55,11 +55,20 @@ int tds_delivery_open(tds_store *store, const tds_delivery_opts *opts, tds_deliv
 	snprintf(d->node_id, sizeof d->node_id, "%s", opts->node_id ? opts->node_id : "");
 	d->suite = opts->suite;
 	d->is_operator = opts->is_operator;
+	if (opts->pseudonym_key) {
+		memcpy(d->pseudonym_key, opts->pseudonym_key, sizeof d->pseudonym_key);
+		d->has_pseudonym_key = true;
+	}
 	*out = d;
 	return 0;
 }
 
-void tds_delivery_free(tds_delivery *d) { free(d); }
+void tds_delivery_free(tds_delivery *d)
+{
+	if (d)
+		memset(d->pseudonym_key, 0, sizeof d->pseudonym_key);
+	free(d);
+}
 
 void tds_delivery_result_free(tds_delivery_result *r)
 {
@@ -98,9 +107,10 @@ int tds_delivery_mask_rule_parse(const char *rule, tds_anon_mask *out)
 		return keep_rule(6, 4, out);
 	if (!strcmp(rule, "mobile"))
 		return keep_rule(3, 4, out);
-	if (!strcmp(rule, "hash"))
-		return tds_error_set(TDS_EUNPROC, "mask_rule_unsupported",
-				     "keyed pseudonyms (hash) are not delivered yet: choose a keep, suppress or generalising rule");
+	if (!strcmp(rule, "hash")) {
+		out->method = TDS_ANON_MASK_HASH;
+		return 0;
+	}
 	static const struct {
 		const char *name;
 		tds_anon_mask_method m;
@@ -141,7 +151,7 @@ int tds_delivery_mask_rule_parse(const char *rule, tds_anon_mask *out)
 bad:
 	return tds_error_set(TDS_EINVAL, "invalid_mask_rule",
 			     "mask rule \"%.64s\" is not one of keep_firstF_lastL, keep_firstF, keep_lastL, resident_id, mobile, "
-			     "none, email, year, ip, suppress",
+			     "none, email, year, ip, suppress, hash",
 			     rule);
 }
 
@@ -154,6 +164,44 @@ int dlv_mask_from_json(const json_t *m, tds_anon_mask *out)
 	if (!strcmp(meth, "keep"))
 		return keep_rule((int)tds_json_int(m, "first", 0), (int)tds_json_int(m, "last", 0), out);
 	return tds_delivery_mask_rule_parse(meth, out);
+}
+
+/* ---- keyed pseudonyms ---- */
+
+static int contract_key(tds_suite suite, const uint8_t key[32], const char *contract_id, uint8_t out[TDS_HASH_LEN])
+{
+	if (!tds_id_valid(contract_id, "ctr"))
+		return tds_error_set(TDS_EINVAL, "invalid_contract", "a pseudonym is keyed by a contract id (ctr_…)");
+	char info[64];
+	int n = snprintf(info, sizeof info, "tds-pseudonym:%s", contract_id);
+	return tds_hmac(suite, key, 32, info, (size_t)n, out);
+}
+
+static int pseudonym_with(tds_suite suite, const uint8_t ckey[TDS_HASH_LEN], const char *v, size_t n, tds_buf *out)
+{
+	uint8_t h[TDS_HASH_LEN];
+	int rc = tds_hmac(suite, ckey, TDS_HASH_LEN, v, n, h);
+	return rc ? rc : tds_hex_encode(h, 16, out);
+}
+
+int tds_delivery_pseudonym(tds_suite suite, const uint8_t key[32], const char *contract_id, const char *value,
+			   size_t len, tds_buf *out)
+{
+	uint8_t ck[TDS_HASH_LEN];
+	int rc = contract_key(suite, key, contract_id, ck);
+	if (!rc)
+		rc = pseudonym_with(suite, ck, value, len, out);
+	memset(ck, 0, sizeof ck);
+	return rc;
+}
+
+/* One mask on one value: the anon module's methods, or the contract's pseudonym for "hash". */
+static int mask_value(const dlv_column *c, const tds_anon_mask *m, const char *v, size_t n, tds_buf *out)
+{
+	if (m->method == TDS_ANON_MASK_HASH)
+		return c->ckey ? pseudonym_with(c->suite, c->ckey, v, n, out)
+			       : tds_error_set(TDS_EINTERNAL, NULL, "a hash mask without a contract key");
+	return tds_anon_mask_apply(m, v, n, out);
 }
 
 /* ---- output ---- */
@@ -196,11 +244,11 @@ static json_t *cell_json(sqlite3_stmt *st, const dlv_column *c, tds_buf *tmp)
 	tds_buf a = TDS_BUF_INIT;
 	int rc = 0;
 	if (c->product_mask && c->duty_mask) {
-		rc = tds_anon_mask_apply(&c->pmask, v, n, &a);
+		rc = mask_value(c, &c->pmask, v, n, &a);
 		if (!rc)
-			rc = tds_anon_mask_apply(&c->dmask, a.data ? a.data : "", a.len, tmp);
+			rc = mask_value(c, &c->dmask, a.data ? a.data : "", a.len, tmp);
 	} else {
-		rc = tds_anon_mask_apply(c->product_mask ? &c->pmask : &c->dmask, v, n, tmp);
+		rc = mask_value(c, c->product_mask ? &c->pmask : &c->dmask, v, n, tmp);
 	}
 	tds_buf_free(&a);
 	return rc ? NULL : json_stringn(tmp->data ? tmp->data : "", tmp->len);
@@ -680,9 +728,26 @@ static int finish(tds_delivery *d, const tds_token_claims *c, const dlv_check *k
 		  const dlv_product *p, dlv_run *run, int64_t t0, tds_delivery_result *r)
 {
 	json_t *duties = json_array(), *fields = json_array(), *masked = json_array();
+	uint8_t ckey[TDS_HASH_LEN];
+	bool keyed = false;
 	int rc = duties && fields && masked ? 0 : tds_error_set(TDS_ENOMEM, NULL, "out of memory");
 	if (!rc)
 		rc = apply_obligations(&k->decision, run->cols, run->n, duties);
+	/* "hash" masks: the contract's pseudonym key, or no delivery */
+	for (size_t i = 0; !rc && i < run->n; i++) {
+		dlv_column *col = &run->cols[i];
+		if (!((col->product_mask && col->pmask.method == TDS_ANON_MASK_HASH) ||
+		      (col->duty_mask && col->dmask.method == TDS_ANON_MASK_HASH)))
+			continue;
+		if (!d->has_pseudonym_key)
+			rc = tds_error_set(TDS_ECONFLICT, "obligation_unsupported",
+					   "field \"%s\" is masked by a keyed pseudonym and this connector has no pseudonym key",
+					   col->name);
+		else if (!keyed && !(rc = contract_key(d->suite, d->pseudonym_key, k->outcome.contract_id, ckey)))
+			keyed = true;
+		col->ckey = ckey;
+		col->suite = d->suite;
+	}
 	for (size_t i = 0; !rc && i < run->n; i++) {
 		json_array_append_new(fields, json_string(run->cols[i].name));
 		if (run->cols[i].product_mask || run->cols[i].duty_mask)
@@ -709,6 +774,7 @@ static int finish(tds_delivery *d, const tds_token_claims *c, const dlv_check *k
 			     .duration_us = tds_monotonic_us() - t0};
 		rc = tds_store_tx(d->store, record_tx, &x);
 	}
+	memset(ckey, 0, sizeof ckey);
 	json_decref(duties);
 	json_decref(fields);
 	json_decref(masked);

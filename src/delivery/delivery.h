@@ -9,9 +9,9 @@
  * the bytes sent) commit in one transaction before the bytes leave; the consumer confirms receipt
  * with the same hash.
  *
- * Not here: file delivery (one-time links), stream delivery (subscriptions), watermarking, keyed
- * pseudonyms ("hash" masks) and consumer-side storage — see docs/delivery.md, "Not done". Not for
- * HTTP either: routes.c translates requests into the calls below.
+ * Not here: file delivery (one-time links), stream delivery (subscriptions), watermarking and
+ * consumer-side storage — see docs/delivery.md, "Not done". Not for HTTP either: routes.c
+ * translates requests into the calls below.
  *
  * Denials. A request the contract's terms deny is TDS_EPERM with the decision's code as the
  * error's name (field_not_granted, count_exhausted, purpose_not_allowed, row_filter_not_allowed,
@@ -54,7 +54,9 @@ typedef struct tds_delivery_opts {
 	tds_catalog *catalog;   /* products and their data (borrowed, required) */
 	tds_contract *contract; /* tokens and decisions (borrowed, required) */
 	const char *node_id;    /* evidence actor node (copied) */
-	tds_suite suite;        /* content hashes */
+	tds_suite suite;        /* content hashes, pseudonyms */
+	const uint8_t *pseudonym_key; /* 32 bytes (copied): keys the "hash" masks' pseudonyms; NULL = such
+					 masks refuse the delivery (409 obligation_unsupported) */
 	bool is_operator;       /* the operator delivers nothing: routes answer 409 not_a_connector */
 } tds_delivery_opts;
 
@@ -141,10 +143,18 @@ int tds_delivery_list(tds_delivery *d, const char *consumer_org, const char *con
 
 /* Masking rules of contract duties ({"action":"mask","field","rule"}): "keep_firstF_lastL",
  * "keep_firstF", "keep_lastL" (F, L 0..64, not both 0), "resident_id" (keep 6 + 4, the white
- * paper's default), "mobile" (keep 3 + 4), and the anon module's methods "none", "email", "year",
- * "ip", "suppress". TDS_EINVAL "invalid_mask_rule"; TDS_EUNPROC "mask_rule_unsupported" for "hash"
- * (keyed pseudonyms are not done). */
+ * paper's default), "mobile" (keep 3 + 4), the anon module's methods "none", "email", "year", "ip",
+ * "suppress", and "hash" (a keyed pseudonym, tds_delivery_pseudonym). TDS_EINVAL
+ * "invalid_mask_rule". */
 int tds_delivery_mask_rule_parse(const char *rule, tds_anon_mask *out);
+
+/* The keyed pseudonym (假名) of a value under one contract: the first 16 bytes of
+ * HMAC(K_c, value) in lower-case hex (32 characters), K_c = HMAC(key, "tds-pseudonym:" contract_id),
+ * with the suite's hash. The same value maps to the same pseudonym within a contract and to
+ * unlinkable ones across contracts; without the key nobody can compute or invert them. Appends to
+ * out; TDS_EINVAL for a malformed contract id. */
+int tds_delivery_pseudonym(tds_suite suite, const uint8_t key[32], const char *contract_id, const char *value,
+			   size_t len, tds_buf *out);
 
 int tds_delivery_routes(tds_delivery *d, struct tds_router *api, struct tds_router *data);
 

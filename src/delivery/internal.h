@@ -22,6 +22,8 @@ struct tds_delivery {
 	char node_id[TDS_ID_MAX];
 	tds_suite suite;
 	bool is_operator;
+	bool has_pseudonym_key;
+	uint8_t pseudonym_key[32];
 };
 
 /* The product a request names, as its approved version holds it. */
@@ -43,6 +45,8 @@ typedef struct dlv_column {
 	int col;
 	bool product_mask, duty_mask;
 	tds_anon_mask pmask, dmask;
+	const uint8_t *ckey; /* the contract's pseudonym key K_c, for "hash" masks (NULL: none needed) */
+	tds_suite suite;
 } dlv_column;
 
 /* Parses a product field's mask object {"method","first"?,"last"?}; TDS_EUNPROC

@@ -924,7 +924,7 @@ static int contract_operator_client(void *ctx, tds_http_client **client, char se
 
 static int node_start(node *n, const char *dir)
 {
-	uint8_t master[TDS_MASTER_KEY_LEN], pii_key[32], secret_key[32], catalog_key[32];
+	uint8_t master[TDS_MASTER_KEY_LEN], pii_key[32], secret_key[32], catalog_key[32], delivery_key[32];
 	char p[4096];
 	int rc;
 	const char *role = tds_config_get(n->cfg, "node.role");
@@ -956,6 +956,9 @@ static int node_start(node *n, const char *dir)
 	if (!rc) /* seals data-source secrets (database connection strings) */
 		rc = tds_hkdf(n->suite, NULL, 0, master, sizeof master, "tds-catalog-seal", 16, catalog_key,
 			      sizeof catalog_key);
+	if (!rc) /* keys the delivery's pseudonyms ("hash" masks), one derived key per contract */
+		rc = tds_hkdf(n->suite, NULL, 0, master, sizeof master, "tds-delivery-pseudonym", 22, delivery_key,
+			      sizeof delivery_key);
 	if (!rc)
 		rc = tds_key_check_suite(n->key, n->suite);
 	if (!rc)
@@ -972,6 +975,7 @@ static int node_start(node *n, const char *dir)
 		memset(pii_key, 0, sizeof pii_key);
 		memset(secret_key, 0, sizeof secret_key);
 		memset(catalog_key, 0, sizeof catalog_key);
+		memset(delivery_key, 0, sizeof delivery_key);
 		return rc;
 	}
 	tds_witness_opts wopts = {.store = n->store, .name = origin, .key = n->key, .own = n->ledger};
@@ -1019,9 +1023,10 @@ static int node_start(node *n, const char *dir)
 		rc = tds_operation_open(n->store, &oopts, &n->operation);
 	tds_delivery_opts dopts = {.ledger = n->ledger, .catalog = n->catalog, .contract = n->contract,
 				   .node_id = tds_config_get(n->cfg, "node.id"), .suite = n->suite,
-				   .is_operator = n->is_operator};
+				   .pseudonym_key = delivery_key, .is_operator = n->is_operator};
 	if (!rc)
 		rc = tds_delivery_open(n->store, &dopts, &n->delivery);
+	memset(delivery_key, 0, sizeof delivery_key);
 	/* who signed a request: the registry on the operator, the operator's word on a connector */
 	tds_sig_verifier_opts vopts = {.resolve = tds_nodekeys_resolve};
 	if (!rc && !(rc = tds_nodekeys_new(n->is_operator ? n->identity : NULL, &n->keys))) {

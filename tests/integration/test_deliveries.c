@@ -49,7 +49,7 @@ static struct {
 	char api_contract[64], ds_contract[64];
 	char api_token[TDS_CONTRACT_TOKEN_MAX_LEN + 1], ds_token[TDS_CONTRACT_TOKEN_MAX_LEN + 1];
 	char delivery[64], hash[128], export_delivery[64], export_hash[128];
-	char rf_product[64], rf_token[TDS_CONTRACT_TOKEN_MAX_LEN + 1];
+	char rf_product[64], rf_token[TDS_CONTRACT_TOKEN_MAX_LEN + 1], rf_pseudonym[40];
 	tds_key *bank_key;
 } S;
 
@@ -746,7 +746,7 @@ static void test_connector_token_and_row_filter(void **state)
 	contract_for(prd,
 		     json_pack("{s:[s], s:[s, s], s:[s]}", "actions", "query", "fields", "企业名称", "所属行业", "purposes",
 			       "信贷审批"),
-		     json_array(),
+		     json_pack("[{s:s, s:s, s:s}]", "action", "mask", "field", "所属行业", "rule", "hash"), /* a pseudonym */
 		     json_pack("{s:s, s:s, s:[s]}", "leftOperand", "rowFilter", "operator", "isAnyOf", "rightOperand", "软件业"),
 		     ctr);
 	token_for(ctr, tok);
@@ -754,10 +754,15 @@ static void test_connector_token_and_row_filter(void **state)
 	snprintf(S.rf_token, sizeof S.rf_token, "%s", tok);
 	snprintf(path, sizeof path, "/data/v1/products/%s/query", prd);
 	call(tax, true, "POST", path, tok, NULL,
-	     "{\"parameters\":{\"row_filter\":\"软件业\"},\"fields\":[\"企业名称\"],\"purpose\":\"信贷审批\"}", NULL, NULL, &a);
+	     "{\"parameters\":{\"row_filter\":\"软件业\"},\"fields\":[\"企业名称\",\"所属行业\"],\"purpose\":\"信贷审批\"}",
+	     NULL, NULL, &a);
 	expect(a.status, 200, a.json, "row filter within the contract");
 	assert_int_equal(json_array_size(json_object_get(a.json, "items")), 1);
 	assert_string_equal(row_str(json_object_get(a.json, "items"), 0, "企业名称"), "杭州某科技有限公司");
+	/* the industry is delivered as the contract's keyed pseudonym: 32 hex, stable for the contract */
+	snprintf(S.rf_pseudonym, sizeof S.rf_pseudonym, "%s", row_str(json_object_get(a.json, "items"), 0, "所属行业"));
+	assert_int_equal(strlen(S.rf_pseudonym), 32);
+	assert_int_equal(strspn(S.rf_pseudonym, "0123456789abcdef"), 32);
 	answer_free(&a);
 	call(tax, true, "POST", path, tok, NULL,
 	     "{\"parameters\":{\"row_filter\":\"批发业\"},\"fields\":[\"企业名称\"],\"purpose\":\"信贷审批\"}", NULL, NULL, &a);
@@ -792,7 +797,7 @@ static void test_cli(void **state)
 	assert_non_null(j);
 	json_t *items = json_object_get(json_object_get(j, "result"), "items");
 	assert_int_equal(json_array_size(items), 1);
-	assert_string_equal(row_str(items, 0, "所属行业"), "软件业");
+	assert_string_equal(row_str(items, 0, "所属行业"), S.rf_pseudonym); /* the same pseudonym again */
 	assert_true(strncmp(tds_json_str(j, "delivery_id", ""), "dlv_", 4) == 0);
 	json_decref(j);
 	/* a denial exits 1; bad usage 2 */

@@ -69,7 +69,8 @@ static void test_mask_rules(void **state)
 	}
 	tds_anon_mask m;
 	expect(tds_delivery_mask_rule_parse(NULL, &m), TDS_EINVAL, "invalid_mask_rule");
-	expect(tds_delivery_mask_rule_parse("hash", &m), TDS_EUNPROC, "mask_rule_unsupported");
+	ok(tds_delivery_mask_rule_parse("hash", &m));
+	assert_int_equal(m.method, TDS_ANON_MASK_HASH);
 	/* product field masks, as the catalog stores them */
 	json_t *j = json_pack("{s:s, s:i, s:i}", "method", "keep", "first", 6, "last", 4);
 	ok(dlv_mask_from_json(j, &m));
@@ -82,8 +83,37 @@ static void test_mask_rules(void **state)
 	assert_int_equal(m.method, TDS_ANON_MASK_SUPPRESS);
 	json_decref(j);
 	j = json_pack("{s:s}", "method", "hash");
-	expect(dlv_mask_from_json(j, &m), TDS_EUNPROC, "mask_rule_unsupported");
+	ok(dlv_mask_from_json(j, &m));
+	assert_int_equal(m.method, TDS_ANON_MASK_HASH);
 	json_decref(j);
+}
+
+/* Keyed pseudonyms: stable within a contract, unlinkable across contracts and keys. */
+static void test_pseudonyms(void **state)
+{
+	(void)state;
+	static const uint8_t k1[32] = {1, 2, 3}, k2[32] = {9, 9, 9};
+	const char *c1 = "ctr_01JAAAAAAAAAAAAAAAAAAAAAAA", *c2 = "ctr_01JBBBBBBBBBBBBBBBBBBBBBBB", *id = "11010119900307299X";
+	tds_buf a = TDS_BUF_INIT, b = TDS_BUF_INIT, c = TDS_BUF_INIT, d = TDS_BUF_INIT, e = TDS_BUF_INIT, f = TDS_BUF_INIT;
+	ok(tds_delivery_pseudonym(TDS_SUITE_GM, k1, c1, id, strlen(id), &a));
+	ok(tds_delivery_pseudonym(TDS_SUITE_GM, k1, c1, id, strlen(id), &b));
+	ok(tds_delivery_pseudonym(TDS_SUITE_GM, k1, c2, id, strlen(id), &c));
+	ok(tds_delivery_pseudonym(TDS_SUITE_GM, k2, c1, id, strlen(id), &d));
+	ok(tds_delivery_pseudonym(TDS_SUITE_GM, k1, c1, "430102197606046442", 18, &e));
+	ok(tds_delivery_pseudonym(TDS_SUITE_INTL, k1, c1, id, strlen(id), &f));
+	assert_int_equal(a.len, 32);
+	assert_int_equal(strspn(a.data, "0123456789abcdef"), 32);
+	assert_string_equal(a.data, b.data);    /* the same person, the same contract */
+	assert_string_not_equal(a.data, c.data); /* another contract */
+	assert_string_not_equal(a.data, d.data); /* another provider key */
+	assert_string_not_equal(a.data, e.data); /* another person */
+	assert_string_not_equal(a.data, f.data); /* another suite's hash */
+	assert_null(strstr(a.data, "299X"));
+	tds_buf g = TDS_BUF_INIT;
+	expect(tds_delivery_pseudonym(TDS_SUITE_GM, k1, "ctr_bad", id, strlen(id), &g), TDS_EINVAL, "invalid_contract");
+	tds_buf *all[] = {&a, &b, &c, &d, &e, &f, &g};
+	for (size_t i = 0; i < TDS_ARRAY_LEN(all); i++)
+		tds_buf_free(all[i]);
 }
 
 static void test_csv_cells(void **state)
@@ -232,6 +262,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mask_rules),
 	    cmocka_unit_test(test_csv_cells),
+	    cmocka_unit_test(test_pseudonyms),
 	    cmocka_unit_test_setup_teardown(test_open_and_list, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_refusals_before_a_decision, fx_setup, fx_teardown),
 	};
