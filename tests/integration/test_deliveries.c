@@ -578,6 +578,39 @@ static void test_bad_input(void **state)
 	json_decref(out);
 }
 
+/* The third violation of the API contract freezes the bank's use of it: every request is then
+ * refused with "frozen", and the operator has the reports. */
+static void test_freeze(void **state)
+{
+	(void)state;
+	answer a;
+	query("{\"parameters\":{\"year\":2025},\"fields\":[\"企业名称\"],\"purpose\":\"marketing\"}", NULL, &a);
+	expect(a.status, 403, a.json, "third violation");
+	assert_string_equal(err_code(a.json), "purpose_not_allowed");
+	json_t *det = json_object_get(json_object_get(a.json, "error"), "details");
+	assert_int_equal(tds_json_int(det, "violations", 0), 3);
+	assert_true(tds_json_bool(det, "frozen", false));
+	answer_free(&a);
+	query("{\"parameters\":{\"year\":2025},\"fields\":[\"企业名称\"],\"purpose\":\"信贷审批\"}", NULL, &a);
+	refused(&a, 403, "frozen", "frozen");
+	/* the reports reach the operator from the connector's outbox */
+	char path[200];
+	json_t *out = NULL;
+	snprintf(path, sizeof path, "/api/v1/violations?contract_id=%s", S.api_contract);
+	size_t n = 0;
+	for (int k = 0; k < 100 && n < 3; k++) {
+		json_decref(out);
+		out = NULL;
+		expect(tn_json(op, "GET", path, admin, NULL, &out), 200, out, "violations");
+		n = json_array_size(json_object_get(out, "items"));
+		if (n < 3)
+			usleep(100 * 1000);
+	}
+	assert_int_equal(n, 3);
+	assert_true(tds_json_bool(json_array_get(json_object_get(out, "items"), 2), "frozen", false));
+	json_decref(out);
+}
+
 /* The dataset export: every row, masked, resumable from the cursor, in CSV and NDJSON. */
 static void test_dataset_export(void **state)
 {
@@ -861,6 +894,7 @@ int main(void)
 	    cmocka_unit_test(test_products_and_contracts),
 	    cmocka_unit_test(test_api_delivery),
 	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_freeze),
 	    cmocka_unit_test(test_dataset_export),
 	    cmocka_unit_test(test_receipts),
 	    cmocka_unit_test(test_connector_token_and_row_filter),
