@@ -807,6 +807,42 @@ static void test_connector_token_and_row_filter(void **state)
 	(void)out;
 }
 
+/* A contract with a rate and an environment: the environment must be named and be the contract's,
+ * and the second call of the minute is refused, each with its clause. */
+static void test_rate_and_environment(void **state)
+{
+	(void)state;
+	char ctr[64], tok[TDS_CONTRACT_TOKEN_MAX_LEN + 1], path[160];
+	contract_for(S.api,
+		     json_pack("{s:[s], s:[s], s:[s], s:{s:i, s:s}, s:[s]}", "actions", "query", "fields", "企业名称", "purposes",
+			       "信贷审批", "rate", "limit", 1, "unit", "minute", "environment", "consumer-domain"),
+		     json_array(), NULL, ctr);
+	token_for(ctr, tok);
+	snprintf(path, sizeof path, "/data/v1/products/%s/query", S.api);
+	answer a;
+	call(tax, true, "POST", path, tok, NULL,
+	     "{\"parameters\":{\"year\":2026},\"fields\":[\"企业名称\"],\"purpose\":\"信贷审批\",\"environment\":\"sandbox-dev\"}",
+	     NULL, NULL, &a);
+	expect(a.status, 403, a.json, "another environment");
+	assert_string_equal(err_code(a.json), "environment_not_allowed");
+	assert_non_null(strstr(tds_json_str(json_object_get(json_object_get(a.json, "error"), "details"), "clause", ""),
+			       "permission[0].constraint"));
+	answer_free(&a);
+	const char *ok_body =
+	    "{\"parameters\":{\"year\":2026},\"fields\":[\"企业名称\"],\"purpose\":\"信贷审批\",\"environment\":\"consumer-domain\"}";
+	call(tax, true, "POST", path, tok, NULL, ok_body, NULL, NULL, &a);
+	expect(a.status, 200, a.json, "first call of the minute");
+	answer_free(&a);
+	call(tax, true, "POST", path, tok, NULL, ok_body, NULL, NULL, &a);
+	if (a.status == 200) { /* the minute turned between the two calls: the next one is the second */
+		answer_free(&a);
+		call(tax, true, "POST", path, tok, NULL, ok_body, NULL, NULL, &a);
+	}
+	expect(a.status, 403, a.json, "second call of the minute");
+	assert_string_equal(err_code(a.json), "rate_exceeded");
+	answer_free(&a);
+}
+
 /* The CLI: tds delivery query, export (all pages), receipt and list. */
 static int cli(const char *token, const char *node, const char *args, char **out)
 {
@@ -899,6 +935,7 @@ int main(void)
 	    cmocka_unit_test(test_receipts),
 	    cmocka_unit_test(test_connector_token_and_row_filter),
 	    cmocka_unit_test(test_cli),
+	    cmocka_unit_test(test_rate_and_environment),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
