@@ -1174,3 +1174,46 @@ int tds_delivery_list(tds_delivery *d, const char *consumer_org, const char *con
 		json_object_set_new(*out, "next_cursor", json_null());
 	return rc ? rc : *out ? 0 : tds_error_set(TDS_ENOMEM, NULL, "out of memory");
 }
+
+int tds_delivery_metering(tds_delivery *d, int64_t after_seq, int limit, json_t **out)
+{
+	*out = NULL;
+	if (limit < 1 || limit > 1000)
+		return tds_error_set(TDS_EINVAL, "invalid_limit", "limit must be 1-1000 events");
+	sqlite3 *db = tds_store_conn(d->store);
+	if (!db)
+		return tds_error_code();
+	sqlite3_stmt *st = NULL;
+	int rc = tds_store_prepare(db,
+				   "SELECT seq, delivery_id, contract_id, consumer_org, product_id, calls, rows, bytes, "
+				   "duration_us, at FROM delivery_metering WHERE seq > ? ORDER BY seq LIMIT ?",
+				   &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, after_seq);
+	sqlite3_bind_int(st, 2, limit);
+	json_t *items = json_array();
+	int64_t last = after_seq;
+	int s = SQLITE_DONE;
+	while (items && (s = sqlite3_step(st)) == SQLITE_ROW) {
+		char at[TDS_TIME_MAX];
+		tds_time_format(sqlite3_column_int64(st, 9), at);
+		last = sqlite3_column_int64(st, 0);
+		json_array_append_new(
+		    items, json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "seq", (json_int_t)last, "delivery_id",
+				     sqlite3_column_text(st, 1), "contract_id", sqlite3_column_text(st, 2), "consumer_org",
+				     sqlite3_column_text(st, 3), "product_id", sqlite3_column_text(st, 4), "calls",
+				     (json_int_t)sqlite3_column_int64(st, 5), "rows", (json_int_t)sqlite3_column_int64(st, 6),
+				     "bytes", (json_int_t)sqlite3_column_int64(st, 7), "duration_us",
+				     (json_int_t)sqlite3_column_int64(st, 8), "at", at));
+	}
+	if (!items)
+		rc = tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	else if (s != SQLITE_DONE)
+		rc = tds_store_error(db, "reading metering events");
+	sqlite3_finalize(st);
+	if (!rc && !(*out = json_pack("{s:O, s:I}", "items", items, "last_seq", (json_int_t)last)))
+		rc = tds_error_set(TDS_ENOMEM, NULL, "out of memory");
+	json_decref(items);
+	return rc;
+}

@@ -141,6 +141,12 @@ int tds_delivery_receipt(tds_delivery *d, const tds_delivery_caller *who, const 
 int tds_delivery_list(tds_delivery *d, const char *consumer_org, const char *contract_id, int limit, const char *cursor,
 		      json_t **out);
 
+/* Metering events (for the metering module to price), in seq order after `after_seq`:
+ * {"items":[{"seq","delivery_id","contract_id","consumer_org","product_id","calls","rows","bytes",
+ * "duration_us","at"}],"last_seq"} (last_seq = after_seq when there are none). limit 1..1000
+ * (TDS_EINVAL "invalid_limit"). Each event was written in its delivery's transaction. */
+int tds_delivery_metering(tds_delivery *d, int64_t after_seq, int limit, json_t **out);
+
 /* Masking rules of contract duties ({"action":"mask","field","rule"}): "keep_firstF_lastL",
  * "keep_firstF", "keep_lastL" (F, L 0..64, not both 0), "resident_id" (keep 6 + 4, the white
  * paper's default), "mobile" (keep 3 + 4), the anon module's methods "none", "email", "year", "ip",

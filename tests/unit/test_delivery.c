@@ -213,6 +213,60 @@ static void test_open_and_list(void **state)
 	assert_null(x);
 }
 
+/* Metering events are read in seq order after a seq (rows written as a delivery writes them). */
+static void test_metering_read(void **state)
+{
+	(void)state;
+	sqlite3 *db = tds_store_conn(F->store);
+	assert_non_null(db);
+	for (int i = 0; i < 3; i++) {
+		char sql[1024];
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO delivery_records (id, contract_id, contract_version, provider_org, consumer_org, product_id, "
+			 "product_version, form, format, rows, bytes, content_hash, cursor, next_cursor, delivered_at, "
+			 "evidence_index) VALUES ('dlv_01JAAAAAAAAAAAAAAAAAAAAAA%d', 'ctr_01JAAAAAAAAAAAAAAAAAAAAAAA', 2, "
+			 "'org_01JTAXTAXTAXTAXTAXTAXTAXTA', 'org_01JBANKBANKBANKBANKBANKBAZ', 'prd_01JAAAAAAAAAAAAAAAAAAAAAAA', 1, "
+			 "'api', 'json', %d, %d, 'sm3:00', '', '', 1767225600000, %d);"
+			 "INSERT INTO delivery_metering (delivery_id, contract_id, consumer_org, product_id, calls, rows, bytes, "
+			 "duration_us, at) VALUES ('dlv_01JAAAAAAAAAAAAAAAAAAAAAA%d', 'ctr_01JAAAAAAAAAAAAAAAAAAAAAAA', "
+			 "'org_01JBANKBANKBANKBANKBANKBAZ', 'prd_01JAAAAAAAAAAAAAAAAAAAAAAA', 1, %d, %d, 100, 1767225600000)",
+			 i, i + 1, 100 * (i + 1), i, i, i + 1, 100 * (i + 1));
+		ok(tds_store_exec(db, sql));
+	}
+	json_t *out = NULL;
+	ok(tds_delivery_metering(F->d, 0, 2, &out));
+	json_t *items = json_object_get(out, "items");
+	assert_int_equal(json_array_size(items), 2);
+	assert_int_equal(tds_json_int(json_array_get(items, 1), "rows", 0), 2);
+	assert_int_equal(tds_json_int(json_array_get(items, 1), "bytes", 0), 200);
+	assert_string_equal(tds_json_str(json_array_get(items, 0), "at", ""), "2026-01-01T00:00:00.000Z");
+	int64_t last = tds_json_int(out, "last_seq", 0);
+	json_decref(out);
+	ok(tds_delivery_metering(F->d, last, 10, &out));
+	assert_int_equal(json_array_size(json_object_get(out, "items")), 1);
+	last = tds_json_int(out, "last_seq", 0);
+	json_decref(out);
+	ok(tds_delivery_metering(F->d, last, 10, &out));
+	assert_int_equal(json_array_size(json_object_get(out, "items")), 0);
+	assert_int_equal(tds_json_int(out, "last_seq", 0), last);
+	json_decref(out);
+	expect(tds_delivery_metering(F->d, 0, 0, &out), TDS_EINVAL, "invalid_limit");
+	expect(tds_delivery_metering(F->d, 0, 1001, &out), TDS_EINVAL, "invalid_limit");
+	/* the listing pages by id */
+	ok(tds_delivery_list(F->d, NULL, NULL, 2, NULL, &out));
+	assert_int_equal(json_array_size(json_object_get(out, "items")), 2);
+	char cursor[64];
+	snprintf(cursor, sizeof cursor, "%s", tds_json_str(out, "next_cursor", ""));
+	json_decref(out);
+	ok(tds_delivery_list(F->d, "org_01JBANKBANKBANKBANKBANKBAZ", "ctr_01JAAAAAAAAAAAAAAAAAAAAAAA", 2, cursor, &out));
+	assert_int_equal(json_array_size(json_object_get(out, "items")), 1);
+	assert_true(json_is_null(json_object_get(out, "next_cursor")));
+	json_decref(out);
+	ok(tds_delivery_list(F->d, "org_01JOTHEROTHEROTHEROTHEROZ", NULL, 10, NULL, &out));
+	assert_int_equal(json_array_size(json_object_get(out, "items")), 0);
+	json_decref(out);
+}
+
 static void test_refusals_before_a_decision(void **state)
 {
 	(void)state;
@@ -265,6 +319,7 @@ int main(void)
 	    cmocka_unit_test(test_pseudonyms),
 	    cmocka_unit_test_setup_teardown(test_open_and_list, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_refusals_before_a_decision, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_metering_read, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
